@@ -1,0 +1,60 @@
+"""Session fixtures for the real local services.
+
+They use the launcher behind `make services-up`: a service already running
+(started by hand) is reused, one that is not is started and stopped again at
+the end of the session. A service that cannot start makes the test error with
+the tail of its log; nothing is skipped silently.
+"""
+from __future__ import annotations
+
+import pytest
+
+from local_services import registry
+from local_services.process import ServiceError
+
+
+class ServicePool:
+    def __init__(self) -> None:
+        self.started_here: list[str] = []
+        self.failed: dict[str, str] = {}
+
+    def require(self, name: str) -> dict[str, str]:
+        if name in self.failed:
+            pytest.fail(self.failed[name], pytrace=False)
+        try:
+            outcome = registry.up([name])[0]
+        except ServiceError as exc:
+            self.failed[name] = f"local service {name!r} did not start:\n{exc}"
+            pytest.fail(self.failed[name], pytrace=False)
+        if outcome.started:
+            self.started_here.append(name)
+        return registry.get(name).endpoints()
+
+    def close(self) -> None:
+        if self.started_here:
+            registry.down(self.started_here)
+
+
+@pytest.fixture(scope="session")
+def service_pool():
+    pool = ServicePool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
+def vault_service(service_pool) -> dict[str, str]:
+    """VAULT_ADDR / VAULT_TOKEN of a running OpenBao dev server."""
+    return service_pool.require("vault")
+
+
+@pytest.fixture(scope="session")
+def keycloak_service(service_pool) -> dict[str, str]:
+    """KEYCLOAK_URL and the bootstrap admin of a running Keycloak."""
+    return service_pool.require("keycloak")
+
+
+@pytest.fixture(scope="session")
+def kafka_service(service_pool) -> dict[str, str]:
+    """KAFKA_BOOTSTRAP_SERVERS of a running broker with the design's topics."""
+    return service_pool.require("kafka")

@@ -1,0 +1,40 @@
+"""The collection is found from the repository root and builds as a Galaxy tarball."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTION = ROOT / "collections" / "ansible_collections" / "stoa" / "platform"
+BIN = Path(sys.executable).parent
+
+
+def run(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_collection_is_found_from_the_repository_root():
+    listed = run(str(BIN / "ansible-galaxy"), "collection", "list", "stoa.platform")
+    assert listed.returncode == 0, listed.stderr
+    assert str(ROOT / "collections" / "ansible_collections") in listed.stdout
+    assert "stoa.platform" in listed.stdout
+
+    docs = run(str(BIN / "ansible-doc"), "-l", "stoa.platform")
+    assert docs.returncode == 0, docs.stderr
+    assert "ERROR" not in docs.stderr
+
+
+def test_galaxy_build_produces_a_tarball_with_the_metadata(tmp_path):
+    built = run(str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path), cwd=COLLECTION)
+    assert built.returncode == 0, built.stderr
+    galaxy = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())
+    tarball = tmp_path / f"{galaxy['namespace']}-{galaxy['name']}-{galaxy['version']}.tar.gz"
+    assert tarball.exists(), built.stdout
+    with tarfile.open(tarball) as archive:
+        names = set(archive.getnames())
+    assert {"MANIFEST.json", "FILES.json", "meta/runtime.yml", "README.md"} <= names
+    assert not any(n.startswith("tests/output") for n in names)
