@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +148,21 @@ class Kafka(Service):
                 except Exception as exc:  # noqa: BLE001
                     if "TOPIC_ALREADY_EXISTS" not in str(exc):
                         raise ServiceError(f"kafka: could not create topic {topic}: {exc}") from exc
+        # A new topic answers NOT_LEADER until its partition has a leader: wait for it,
+        # so that the first client after `up` never sees a half-made topic.
+        deadline = time.monotonic() + 60
+        while True:
+            topics = admin.list_topics(timeout=10).topics
+            pending = [
+                t for t in TOPICS
+                if t not in topics or topics[t].error is not None
+                or any(p.leader < 0 or p.error is not None for p in topics[t].partitions.values())
+            ]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise ServiceError(f"kafka: topics without a leader after 60s: {', '.join(pending)}")
+            time.sleep(0.2)
 
     def endpoints(self) -> dict[str, str]:
         return {
