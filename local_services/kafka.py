@@ -148,21 +148,25 @@ class Kafka(Service):
                 except Exception as exc:  # noqa: BLE001
                     if "TOPIC_ALREADY_EXISTS" not in str(exc):
                         raise ServiceError(f"kafka: could not create topic {topic}: {exc}") from exc
-        # A new topic answers NOT_LEADER until its partition has a leader: wait for it,
-        # so that the first client after `up` never sees a half-made topic.
-        deadline = time.monotonic() + 60
-        while True:
-            topics = admin.list_topics(timeout=10).topics
-            pending = [
-                t for t in TOPICS
-                if t not in topics or topics[t].error is not None
-                or any(p.leader < 0 or p.error is not None for p in topics[t].partitions.values())
-            ]
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                raise ServiceError(f"kafka: topics without a leader after 60s: {', '.join(pending)}")
-            time.sleep(0.2)
+        # A new topic answers NOT_LEADER until the broker has loaded its partition, even
+        # when the metadata already names a leader: ask each partition for its offsets, so
+        # that the first client after `up` never sees a half-made topic.
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+        probe = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "stoa-launcher-probe", "log_level": 2})
+        try:
+            deadline = time.monotonic() + 60
+            pending = list(TOPICS)
+            while pending:
+                try:
+                    probe.get_watermark_offsets(TopicPartition(pending[0], 0), timeout=5)
+                    pending.pop(0)
+                except KafkaException as exc:
+                    if time.monotonic() > deadline:
+                        raise ServiceError(f"kafka: topic {pending[0]} not ready after 60s: {exc}") from exc
+                    time.sleep(0.2)
+        finally:
+            probe.close()
 
     def endpoints(self) -> dict[str, str]:
         return {
