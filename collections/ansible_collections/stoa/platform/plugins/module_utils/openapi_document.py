@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright: STOA platform team
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Reading and writing OpenAPI documents without changing their data.
+
+YAML is read with the safe loader minus its timestamp rule, so a date in an
+example stays the string its author wrote instead of becoming a datetime that
+is written back differently. Output never uses YAML anchors.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
+    HAS_YAML = False
+
+
+class DocumentError(ValueError):
+    """A document that cannot be read or has no usable OpenAPI version."""
+
+
+def escape_token(token):
+    """One JSON-pointer token (RFC 6901)."""
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def unescape_token(token):
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def join_pointer(base, *tokens):
+    return base + "".join("/" + escape_token(t) for t in tokens)
+
+
+if HAS_YAML:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+    class _Loader(_BaseLoader):  # pylint: disable=too-many-ancestors
+        """Safe loader that keeps timestamps as strings."""
+
+    _Loader.yaml_implicit_resolvers = dict(
+        (first, [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"])
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    )
+
+    class _Dumper(_BaseDumper):  # pylint: disable=too-many-ancestors
+        def ignore_aliases(self, data):
+            return True
+
+
+def load_document(text, source="document"):
+    """Parse JSON or YAML text. Returns (document, format) with format 'json' or 'yaml'."""
+    stripped = text.lstrip()
+    if stripped.startswith("{") or stripped.startswith("["):
+        try:
+            return json.loads(text), "json"
+        except ValueError as exc:
+            # JSON is also YAML: fall through so flow-style YAML still loads.
+            json_error = exc
+    else:
+        json_error = None
+    if not HAS_YAML:
+        raise DocumentError("%s: PyYAML is required to read YAML" % source)
+    try:
+        document = yaml.load(text, Loader=_Loader)  # nosec B506 - safe loader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        if json_error is not None:
+            raise DocumentError("%s is not valid JSON: %s" % (source, json_error))
+        raise DocumentError("%s is not valid YAML%s: %s" % (source, where, problem))
+    return document, "yaml"
+
+
+def dump_document(document, fmt):
+    """Serialise as 'json' (2-space indent) or 'yaml' (block style, key order kept)."""
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if not HAS_YAML:
+        raise DocumentError("PyYAML is required to write YAML")
+    return yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1 << 30,
+    )
+
+
+def openapi_version(document):
+    """'3.1.x', '3.0.x' or '2.0' as written in the document; DocumentError otherwise."""
+    if not isinstance(document, dict):
+        raise DocumentError("an OpenAPI document must be a mapping at its top level, not %s"
+                            % type(document).__name__)
+    if "openapi" in document:
+        version = str(document["openapi"])
+        if version.startswith(("3.0.", "3.1.")) or version in ("3.0", "3.1"):
+            return version
+        raise DocumentError("/openapi: unsupported OpenAPI version %r (expected 3.0.x or 3.1.x)" % version)
+    if str(document.get("swagger", "")) == "2.0":
+        return "2.0"
+    raise DocumentError("neither an 'openapi' (3.x) nor a 'swagger: \"2.0\"' field at the top level")
+
+
+try:
+    from openapi_spec_validator import OpenAPIV30SpecValidator
+
+    HAS_SPEC_VALIDATOR = True
+except ImportError:
+    OpenAPIV30SpecValidator = None
+    HAS_SPEC_VALIDATOR = False
+
+
+def openapi30_errors(document, limit=20):
+    """Problems that openapi-spec-validator finds in a 3.0 document, as 'pointer: message' strings."""
+    if not HAS_SPEC_VALIDATOR:
+        raise DocumentError("openapi-spec-validator is required to validate (pip install openapi-spec-validator)")
+    errors = []
+    for error in OpenAPIV30SpecValidator(document).iter_errors():
+        path = getattr(error, "absolute_path", None) or getattr(error, "path", None) or []
+        pointer = join_pointer("", *path) or "/"
+        errors.append("%s: %s" % (pointer, str(getattr(error, "message", error)).splitlines()[0][:300]))
+        if len(errors) >= limit:
+            break
+    return errors
