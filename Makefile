@@ -2,6 +2,7 @@
 #   make setup          .venv with everything pinned in pyproject.toml/constraints.txt
 #   make services-up    OpenBao, Keycloak, Kafka on 127.0.0.1 (endpoints in .stoa/services.env)
 #   make test           setup + unit/integration tests + ansible-lint + ansible-test sanity
+#   make bench          benchmarks against peer tools (ratios measured in the same run)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -14,7 +15,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COLLECTION := collections/ansible_collections/stoa/platform
 
-.PHONY: help setup services-up services-down services-status test unit integration lint sanity clean
+.PHONY: help setup services-up services-down services-status test unit integration lint sanity bench bench-openapi clean
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^#   //'
@@ -62,6 +63,12 @@ sanity: setup
 	  $(BIN)/python -m pip download --quiet --no-deps --dest $(ANSIBLE_TEST_CACHE) pip==$(ANSIBLE_TEST_PIP)
 	@cp tests/sanity/get_pip_offline.py $(ANSIBLE_TEST_CACHE)/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP)).py
 	cd $(COLLECTION) && PATH="$(abspath $(BIN)):$$PATH" ansible-test sanity --venv --python 3.11 --color no
+
+# Measurements against peer tools, printed as ratios (not tests).
+bench: bench-openapi
+
+bench-openapi: setup
+	$(BIN)/python benchmarks/openapi_downgrade.py
 
 clean: services-down
 	rm -rf .stoa $(COLLECTION)/tests/output

@@ -114,11 +114,12 @@ def openapi_version(document):
 
 
 try:
-    from openapi_spec_validator import OpenAPIV30SpecValidator
+    # Found now, imported when first used: the validator pulls in a lot and most runs of the
+    # converter's command line never validate.
+    from importlib.util import find_spec
 
-    HAS_SPEC_VALIDATOR = True
-except ImportError:
-    OpenAPIV30SpecValidator = None
+    HAS_SPEC_VALIDATOR = find_spec("openapi_spec_validator") is not None
+except ImportError:  # pragma: no cover
     HAS_SPEC_VALIDATOR = False
 
 
@@ -126,6 +127,8 @@ def openapi30_errors(document, limit=20):
     """Problems that openapi-spec-validator finds in a 3.0 document, as 'pointer: message' strings."""
     if not HAS_SPEC_VALIDATOR:
         raise DocumentError("openapi-spec-validator is required to validate (pip install openapi-spec-validator)")
+    from openapi_spec_validator import OpenAPIV30SpecValidator  # pylint: disable=import-outside-toplevel
+
     errors = []
     for error in OpenAPIV30SpecValidator(document).iter_errors():
         path = getattr(error, "absolute_path", None) or getattr(error, "path", None) or []
