@@ -38,3 +38,12 @@ def test_galaxy_build_produces_a_tarball_with_the_metadata(tmp_path):
         names = set(archive.getnames())
     assert {"MANIFEST.json", "FILES.json", "meta/runtime.yml", "README.md"} <= names
     assert not any(n.startswith("tests/output") for n in names)
+
+
+def test_module_documentation_renders():
+    listed = run(str(BIN / "ansible-doc"), "-l", "stoa.platform")
+    assert "stoa.platform.openapi_downgrade" in listed.stdout
+    rendered = run(str(BIN / "ansible-doc"), "stoa.platform.openapi_downgrade")
+    assert rendered.returncode == 0, rendered.stderr
+    for section in ("OPTIONS", "EXAMPLES", "RETURN VALUES", "conversion_warnings", "webmethods_fixes"):
+        assert section in rendered.stdout
