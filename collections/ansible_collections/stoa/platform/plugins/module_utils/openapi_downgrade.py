@@ -105,6 +105,7 @@ class Downgrader:
         self._path_items = {}    # converted components/pathItems
         self._scheme_types = {}  # security scheme name -> type, for requirements
         self._schemas = _SchemaConverter(self)
+        self._field_converters()
 
     # -- reporting --------------------------------------------------------
     def warn(self, pointer, message, lossy=True):
@@ -265,64 +266,51 @@ class Downgrader:
     def callback(self, node, pointer):
         return self._map_of(node, pointer, "a callback", self.path_item)
 
+    def _fields(self, node, pointer, what, converters):
+        """Copy a mapping, converting the fields that ``converters`` names."""
+        self._mapping(node, pointer, what)
+        out = {}
+        for key, value in node.items():
+            convert = converters.get(key)
+            out[key] = convert(value, join_pointer(pointer, key)) if convert else value
+        return out
+
+    def _map(self, convert, what):
+        return lambda node, pointer: self._map_of(node, pointer, what, convert)
+
+    def _field_converters(self):
+        """What each object holds that needs converting, built once per conversion."""
+        schema = self._schemas.convert
+        headers = self._map(self._or_ref(self.header), "headers")
+        content = self._map(self.media_type, "content")
+        self._with_content = {"schema": schema, "content": content}
+        self._media_fields = {"schema": schema, "encoding": self._map(self.encoding, "encoding")}
+        self._encoding_fields = {"headers": headers}
+        self._response_fields = {"headers": headers, "content": content}
+
     def parameter(self, node, pointer):
-        return self._with_schema_and_content(self._mapping(node, pointer, "a parameter"), pointer)
+        return self._fields(node, pointer, "a parameter", self._with_content)
 
     def parameter_or_ref(self, node, pointer):
         return self._or_ref(self.parameter)(node, pointer)
 
     def header(self, node, pointer):
-        return self._with_schema_and_content(self._mapping(node, pointer, "a header"), pointer)
-
-    def _with_schema_and_content(self, node, pointer):
-        out = {}
-        for key, value in node.items():
-            sub = join_pointer(pointer, key)
-            if key == "schema":
-                out[key] = self._schemas.convert(value, sub)
-            elif key == "content":
-                out[key] = self._map_of(value, sub, "content", self.media_type)
-            else:
-                out[key] = value
-        return out
+        return self._fields(node, pointer, "a header", self._with_content)
 
     def request_body(self, node, pointer):
-        return self._with_schema_and_content(self._mapping(node, pointer, "a request body"), pointer)
+        return self._fields(node, pointer, "a request body", self._with_content)
 
     def media_type(self, node, pointer):
-        self._mapping(node, pointer, "a media type")
-        out = {}
-        for key, value in node.items():
-            sub = join_pointer(pointer, key)
-            if key == "schema":
-                out[key] = self._schemas.convert(value, sub)
-            elif key == "encoding":
-                out[key] = self._map_of(value, sub, "encoding", self.encoding)
-            else:
-                out[key] = value
-        return out
+        return self._fields(node, pointer, "a media type", self._media_fields)
 
     def encoding(self, node, pointer):
-        out = dict(self._mapping(node, pointer, "an encoding"))
-        if "headers" in out:
-            out["headers"] = self._map_of(out["headers"], pointer + "/headers", "headers",
-                                          self._or_ref(self.header))
-        return out
+        return self._fields(node, pointer, "an encoding", self._encoding_fields)
 
     def responses(self, node, pointer):
         return self._map_of(node, pointer, "responses", self._or_ref(self.response))
 
     def response(self, node, pointer):
-        self._mapping(node, pointer, "a response")
-        out = {}
-        for key, value in node.items():
-            sub = join_pointer(pointer, key)
-            if key == "headers":
-                out[key] = self._map_of(value, sub, "headers", self._or_ref(self.header))
-            elif key == "content":
-                out[key] = self._map_of(value, sub, "content", self.media_type)
-            else:
-                out[key] = value
+        out = self._fields(node, pointer, "a response", self._response_fields)
         if "description" not in out:
             out["description"] = ""
             self.warn(pointer, "a response needs a description: added an empty one", lossy=False)
