@@ -17,6 +17,9 @@ from ansible_collections.stoa.platform.plugins.module_utils.openapi_document imp
     openapi30_errors,
 )
 from ansible_collections.stoa.platform.plugins.module_utils.openapi_downgrade import downgrade  # noqa: E402
+from ansible_collections.stoa.platform.plugins.module_utils.openapi_webmethods import (  # noqa: E402
+    apply_webmethods_fixes,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=["json", "yaml"], help="output format (default: the source's)")
     parser.add_argument("--strict", action="store_true", help="fail when a change loses meaning")
     parser.add_argument("--validate", action="store_true", help="validate the result as OpenAPI 3.0")
+    parser.add_argument("--webmethods", action="store_true",
+                        help="then apply the webMethods 10.15 import fixes (after --validate)")
     parser.add_argument("--quiet", action="store_true", help="do not print warnings")
     args = parser.parse_args(argv)
 
@@ -51,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         if errors:
             print("error: the result is not valid OpenAPI 3.0:\n  " + "\n  ".join(errors), file=sys.stderr)
             return 4
+    if args.webmethods:
+        converted, fixes = apply_webmethods_fixes(converted)
+        if not args.quiet:
+            for fix in fixes:
+                print(f"gateway fix: {fix['pointer']}: {fix['message']}", file=sys.stderr)
     output = dump_document(converted, args.format or source_format)
     if args.dest:
         Path(args.dest).write_text(output, encoding="utf-8")
