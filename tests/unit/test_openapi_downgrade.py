@@ -308,6 +308,7 @@ def test_30_and_20_documents_come_back_untouched(document):
     (doc_with({"type": "str"}), "/components/schemas/S/type"),
     (doc_with({"allOf": {"type": "string"}}), "/components/schemas/S/allOf"),
     (doc_with({"properties": {"a": 3}}), "/components/schemas/S/properties/a"),
+    (doc_with({"const": 1, "enum": 1.5}), "/components/schemas/S/enum"),
     ({"openapi": "4.0.0"}, "/openapi"),
     (["not", "a", "mapping"], "top level"),
 ])

@@ -496,6 +496,8 @@ class _SchemaConverter:
                 self.warn(sub, "%r is not a 3.0 schema keyword: kept as x-%s" % (key_text, key_text),
                           lossy=False)
 
+        if "enum" in out and not isinstance(out["enum"], list):
+            raise DowngradeError(pointer + "/enum", "enum must be a list of values")
         self._type(node, out, pointer)
         self._const(node, out, pointer)
         self._exclusive_bounds(node, out, pointer)
