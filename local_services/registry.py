@@ -60,11 +60,10 @@ def up(names: list[str] | None = None) -> list[Outcome]:
 
 
 def down(names: list[str] | None = None) -> list[str]:
-    stopped = [s.name for s in (get(n) for n in (names or list(SERVICES))) if s.stop()]
+    services = [get(n) for n in (names or list(SERVICES))]
+    stopped = [s.name for s in services if s.stop()]
     write_env_file()
-    still_bound = [
-        f"{s.name}:{p}" for s in (get(n) for n in (names or list(SERVICES))) for p in s.ports if port_is_bound(p)
-    ]
+    still_bound = [f"{s.name}:{p}" for s in services for p in s.ports if port_is_bound(p)]
     if still_bound:
         raise ServiceError(f"ports still bound after stop: {', '.join(still_bound)}")
     return stopped

@@ -228,8 +228,7 @@ class Downgrader:
             if key in HTTP_METHODS:
                 out[key] = self.operation(value, sub)
             elif key == "parameters":
-                out[key] = [self.parameter_or_ref(p, join_pointer(sub, i))
-                            for i, p in enumerate(self._list(value, sub, "parameters"))]
+                out[key] = self.parameters(value, sub)
             elif key in ("$ref", "summary", "description", "servers") or str(key).startswith("x-"):
                 out[key] = value
             else:
@@ -240,28 +239,16 @@ class Downgrader:
         return out
 
     def operation(self, node, pointer):
-        self._mapping(node, pointer, "an operation")
-        out = {}
-        for key, value in node.items():
-            sub = join_pointer(pointer, key)
-            if key == "parameters":
-                out[key] = [self.parameter_or_ref(p, join_pointer(sub, i))
-                            for i, p in enumerate(self._list(value, sub, "parameters"))]
-            elif key == "requestBody":
-                out[key] = self._or_ref(self.request_body)(value, sub)
-            elif key == "responses":
-                out[key] = self.responses(value, sub)
-            elif key == "callbacks":
-                out[key] = self._map_of(value, sub, "callbacks", self._or_ref(self.callback))
-            elif key == "security":
-                out[key] = self.security(value, sub)
-            else:
-                out[key] = value
+        out = self._fields(node, pointer, "an operation", self._operation_fields)
         if not out.get("responses"):
             out["responses"] = {"default": {"description": "Default response"}}
             self.warn(pointer + "/responses", "an operation needs responses in 3.0: added a 'default' "
                                               "response without content", lossy=False)
         return out
+
+    def parameters(self, node, pointer):
+        return [self.parameter_or_ref(p, join_pointer(pointer, i))
+                for i, p in enumerate(self._list(node, pointer, "parameters"))]
 
     def callback(self, node, pointer):
         return self._map_of(node, pointer, "a callback", self.path_item)
@@ -287,6 +274,23 @@ class Downgrader:
         self._media_fields = {"schema": schema, "encoding": self._map(self.encoding, "encoding")}
         self._encoding_fields = {"headers": headers}
         self._response_fields = {"headers": headers, "content": content}
+        self._operation_fields = {
+            "parameters": self.parameters,
+            "requestBody": self._or_ref(self.request_body),
+            "responses": self.responses,
+            "callbacks": self._map(self._or_ref(self.callback), "callbacks"),
+            "security": self.security,
+        }
+        # components/pathItems is handled apart: it is renamed and kept for inlining.
+        self._component_fields = {
+            "schemas": self._map(schema, "schemas"),
+            "responses": self._map(self._or_ref(self.response), "responses"),
+            "parameters": self._map(self.parameter_or_ref, "parameters"),
+            "requestBodies": self._map(self._or_ref(self.request_body), "requestBodies"),
+            "headers": self._map(self._or_ref(self.header), "headers"),
+            "securitySchemes": self._map(self._or_ref(self.security_scheme), "securitySchemes"),
+            "callbacks": self._map(self._or_ref(self.callback), "callbacks"),
+        }
 
     def parameter(self, node, pointer):
         return self._fields(node, pointer, "a parameter", self._with_content)
@@ -345,29 +349,16 @@ class Downgrader:
         out = {}
         for key, value in node.items():
             sub = join_pointer(pointer, key)
-            if key == "schemas":
-                out[key] = self._map_of(value, sub, "schemas", self._schemas.convert)
-            elif key == "responses":
-                out[key] = self._map_of(value, sub, "responses", self._or_ref(self.response))
-            elif key == "parameters":
-                out[key] = self._map_of(value, sub, "parameters", self.parameter_or_ref)
-            elif key == "requestBodies":
-                out[key] = self._map_of(value, sub, "requestBodies", self._or_ref(self.request_body))
-            elif key == "headers":
-                out[key] = self._map_of(value, sub, "headers", self._or_ref(self.header))
-            elif key == "securitySchemes":
-                out[key] = self._map_of(value, sub, "securitySchemes", self._or_ref(self.security_scheme))
-            elif key == "callbacks":
-                out[key] = self._map_of(value, sub, "callbacks", self._or_ref(self.callback))
-            elif key == "pathItems":
+            if key == "pathItems":
                 self._path_items = self._map_of(value, sub, "pathItems", self.path_item)
                 out["x-pathItems"] = self._path_items
                 self._moved[sub] = pointer + "/x-pathItems"
                 if self._path_items:
                     self.warn(sub, "components.pathItems is 3.1-only: references to them are inlined; "
                                    "kept as components.x-pathItems", lossy=False)
-            else:  # examples, links, extensions
-                out[key] = value
+            else:  # examples and links are copied, like extensions
+                convert = self._component_fields.get(key)
+                out[key] = convert(value, sub) if convert else value
         return out
 
     def security_scheme(self, node, pointer):
