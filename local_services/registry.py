@@ -12,12 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import paths
+from .gateway import GatewaySimulator
 from .kafka import Kafka
 from .keycloak import Keycloak
 from .process import Service, ServiceError, port_is_bound
 from .vault import Vault
 
-SERVICES: dict[str, type[Service]] = {"vault": Vault, "keycloak": Keycloak, "kafka": Kafka}
+SERVICES: dict[str, type[Service]] = {
+    "vault": Vault,
+    "keycloak": Keycloak,
+    "kafka": Kafka,
+    "gateway": GatewaySimulator,  # the webMethods API Gateway simulator
+}
 
 
 @dataclass

@@ -58,3 +58,26 @@ def keycloak_service(service_pool) -> dict[str, str]:
 def kafka_service(service_pool) -> dict[str, str]:
     """KAFKA_BOOTSTRAP_SERVERS of a running broker with the design's topics."""
     return service_pool.require("kafka")
+
+
+@pytest.fixture(scope="session")
+def gateway_service(service_pool) -> dict[str, str]:
+    """STOA_GATEWAY_URL and credentials of the webMethods API Gateway simulator."""
+    return service_pool.require("gateway")
+
+
+@pytest.fixture(scope="session")
+def _gateway_sim_server():
+    from sim_helpers import start
+
+    simulator, server = start()
+    yield simulator
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def gateway_sim(_gateway_sim_server):
+    """A fresh in-process webMethods gateway simulator (url, credentials, request log)."""
+    _gateway_sim_server.reset()
+    return _gateway_sim_server

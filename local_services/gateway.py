@@ -1,0 +1,59 @@
+"""The webMethods API Gateway simulator (``stoa-gateway-sim``) as a local service.
+
+The real gateway cannot run here; the simulator answers its admin REST API on
+127.0.0.1. Like OpenBao's dev mode it keeps its state in memory, so a restart
+starts from a fresh gateway; the admin password is random per start and only
+written to ``.stoa/services.env``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from . import paths
+from .process import Service
+
+
+@dataclass
+class GatewaySimulator(Service):
+    name: str = "gateway"
+    port: int = int(os.environ.get("STOA_GATEWAY_PORT", "15555"))
+    start_timeout: float = 30.0
+    username: str = "Administrator"
+
+    def __post_init__(self) -> None:
+        self.ports = (self.port,)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def password_file(self) -> Path:
+        return paths.state("gateway", "admin-password")
+
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
+    def prepare(self) -> None:
+        self.password_file.write_text(secrets.token_urlsafe(18))
+        self.password_file.chmod(0o600)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "gateway_simulator", "--port", str(self.port),
+                "--username", self.username, "--password-file", str(self.password_file)]
+
+    def healthy(self) -> bool:
+        return requests.get(f"{self.url}/rest/apigateway/health", timeout=2).status_code == 200
+
+    def endpoints(self) -> dict[str, str]:
+        return {
+            "STOA_GATEWAY_URL": self.url,
+            "STOA_GATEWAY_USERNAME": self.username,
+            "STOA_GATEWAY_PASSWORD": self.password(),
+        }
