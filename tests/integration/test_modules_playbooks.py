@@ -25,3 +25,11 @@ def test_module_playbook(playbook, tmp_path):
     result = run_playbook(playbook, tmp_path)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert "failed=0" in result.stdout
+
+
+@pytest.mark.parametrize("playbook", ["gateway_api.yml"])
+def test_gateway_module_playbook(playbook, tmp_path, gateway_sim):
+    """Against a fresh gateway simulator; the playbook reads its request log."""
+    result = run_playbook(playbook, tmp_path, **gateway_sim.env)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert "failed=0" in result.stdout

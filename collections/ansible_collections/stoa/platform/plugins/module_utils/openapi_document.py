@@ -125,12 +125,19 @@ except ImportError:  # pragma: no cover
 
 def openapi30_errors(document, limit=20):
     """Problems that openapi-spec-validator finds in a 3.0 document, as 'pointer: message' strings."""
+    return spec_errors(document, "3.0", limit)
+
+
+def spec_errors(document, version, limit=20):
+    """Problems in a Swagger 2.0 (version '2.0') or OpenAPI 3.0 document, as 'pointer: message' strings."""
     if not HAS_SPEC_VALIDATOR:
         raise DocumentError("openapi-spec-validator is required to validate (pip install openapi-spec-validator)")
-    from openapi_spec_validator import OpenAPIV30SpecValidator  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from openapi_spec_validator import OpenAPIV2SpecValidator, OpenAPIV30SpecValidator
 
+    validator = OpenAPIV2SpecValidator if version == "2.0" else OpenAPIV30SpecValidator
     errors = []
-    for error in OpenAPIV30SpecValidator(document).iter_errors():
+    for error in validator(document).iter_errors():
         path = getattr(error, "absolute_path", None) or getattr(error, "path", None) or []
         pointer = join_pointer("", *path) or "/"
         errors.append("%s: %s" % (pointer, str(getattr(error, "message", error)).splitlines()[0][:300]))
