@@ -47,3 +47,21 @@ def test_module_documentation_renders():
     assert rendered.returncode == 0, rendered.stderr
     for section in ("OPTIONS", "EXAMPLES", "RETURN VALUES", "conversion_warnings", "webmethods_fixes"):
         assert section in rendered.stdout
+
+
+def test_gateway_modules_render_with_the_connection_fragment():
+    listed = run(str(BIN / "ansible-doc"), "-l", "stoa.platform")
+    for module in ("stoa.platform.gateway_api", "stoa.platform.gateway_api_info"):
+        assert module in listed.stdout
+        rendered = run(str(BIN / "ansible-doc"), module)
+        assert rendered.returncode == 0, rendered.stderr
+        # The doc fragment's options and the module's own both render.
+        for section in ("OPTIONS", "EXAMPLES", "RETURN VALUES", "gateway_url", "STOA_GATEWAY_PASSWORD"):
+            assert section in rendered.stdout, (module, section)
+    assert "rate_limit" in run(str(BIN / "ansible-doc"), "stoa.platform.gateway_api").stdout
+
+
+def test_gateway_action_group_lists_the_gateway_modules():
+    runtime = yaml.safe_load((COLLECTION / "meta" / "runtime.yml").read_text())
+    modules = {p.stem for p in (COLLECTION / "plugins" / "modules").glob("gateway_*.py")}
+    assert set(runtime["action_groups"]["gateway"]) == modules

@@ -20,7 +20,7 @@ DOC = {
     "paths": {"/pay": {"post": {"responses": {"200": {"description": "ok"}}}}},
 }
 POLICIES = {
-    "rate_limit": {"requests": 5, "period": "second", "interval": 1, "message": "slow down"},
+    "rate_limit": {"requests": 5, "period": "second", "interval": 1, "alert_message": "slow down"},
     "cors": {"allowed_origins": ["https://b", "https://a"], "allowed_methods": ["GET"], "allowed_headers": None,
              "exposed_headers": None, "allow_credentials": True, "max_age": 600},
     "authentication": {"methods": ["oauth2", "api_key"], "application_lookup": "strict", "allow_anonymous": False,

@@ -74,7 +74,7 @@ class DesiredApi(object):
 
     def __init__(self, name, version, document=None, document_type=None, description=None,
                  maturity_state=None, tags=None, tenant=None, active=True, policies=None,
-                 retain_applications=True):
+                 retain_applications=True, check_document=None):
         self.name, self.version = name, version
         self.document, self.document_type = document, document_type
         self.fingerprint = spec_fingerprint(document) if document is not None else None
@@ -82,6 +82,9 @@ class DesiredApi(object):
         self.tags = sorted(set(tags)) if tags is not None else None
         self.tenant, self.active, self.policies = tenant, active, policies
         self.retain_applications = retain_applications
+        # Called before the document is first sent (also in check mode). Validating costs more than
+        # a rerun's four GETs, so an unchanged document is never validated again.
+        self.check_document = check_document or (lambda: None)
 
 
 def policy_view(actions_by_template):
@@ -250,6 +253,7 @@ class ApiConverger(object):
             raise ConvergeError("API %s version %s does not exist on the gateway: give its spec to create it"
                                 % (desired.name, desired.version))
         after = self.desired_view(desired, None)
+        desired.check_document()
         if same_name:
             # A new version of a known API: minted from the latest one so that it keeps its subscriptions.
             latest = self.client.get_api(max(same_name, key=lambda a: a.get("systemVersion") or 0)["id"])
@@ -285,6 +289,7 @@ class ApiConverger(object):
                 self._do("deactivate", self.client.deactivate_api, api_id)
                 deactivated = True
             if spec_changed:
+                desired.check_document()
                 api = self._do("update_spec", self.client.update_api_document, api_id, desired.name,
                                desired.version, json.dumps(desired.document), desired.document_type,
                                desired.description) or api
@@ -297,7 +302,8 @@ class ApiConverger(object):
                 try:
                     self.client.activate_api(api_id)  # restore the previous state, then report
                     self.operations.append("reactivate_after_failure")
-                except Exception:  # pylint: disable=broad-except - the first error is the one to report
+                # The first error is the one to report.
+                except Exception:  # pylint: disable=broad-except
                     pass
             raise
         active_now = was_active and not deactivated
@@ -327,7 +333,7 @@ class ApiConverger(object):
             options = wanted.get(kind.option)
             if options is None:
                 removals.extend(existing)
-                operations.extend("remove_%s" % kind.option for _ in existing)
+                operations.extend(["remove_%s" % kind.option] * len(existing))
                 continue
             parameters = kind.encode(options)
             same = [a for a in existing if canonical(a.get("parameters")) == canonical(parameters)]
@@ -343,7 +349,7 @@ class ApiConverger(object):
                 operations.append("add_%s" % kind.option)
             extra = [a for a in existing if a is not keep]
             removals.extend(extra)
-            operations.extend("remove_%s" % kind.option for _ in extra)
+            operations.extend(["remove_%s" % kind.option] * len(extra))
         return operations, creates, updates, removals
 
     def _stage_of(self, template):

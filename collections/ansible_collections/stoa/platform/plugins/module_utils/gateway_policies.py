@@ -53,7 +53,7 @@ def canonical(parameters):
             items.append((parameter.get("templateKey"), "group", canonical(parameter["parameters"])))
         else:
             items.append((parameter.get("templateKey"), "values", tuple(sorted(str(v) for v in parameter.get("values") or []))))
-    return tuple(sorted(items, key=lambda item: json.dumps(item)))
+    return tuple(sorted(items, key=json.dumps))
 
 
 def _as_dict(parameters):
@@ -84,7 +84,7 @@ def encode_rate_limit(options):
         value("alertInterval", options.get("interval") or 1),
         value("alertIntervalUnit", PERIOD_UNITS[options.get("period") or "minute"]),
         value("alertFrequency", "once"),
-        value("alertMessage", options.get("message") or "Rate limit exceeded"),
+        value("alertMessage", options.get("alert_message") or "Rate limit exceeded"),
         group("destination", value("destinationType", "GATEWAY")),
     ]
 
@@ -97,7 +97,7 @@ def decode_rate_limit(parameters):
             "requests": int(found["throttleRule"]["value"][0]),
             "interval": int(found["alertInterval"][0]),
             "period": units[found["alertIntervalUnit"][0]],
-            "message": found["alertMessage"][0],
+            "alert_message": found["alertMessage"][0],
         }
     except (KeyError, IndexError, TypeError, ValueError):
         return None

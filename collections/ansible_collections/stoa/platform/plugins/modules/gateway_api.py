@@ -64,8 +64,8 @@ options:
   backend_url:
     description:
       - URL of the backend the gateway proxies to. Replaces the document's C(servers) (Swagger 2.0 C(schemes),
-        C(host) and C(basePath)): the gateway derives its routing endpoint from the first server, and a relative
-        server leaves it nothing to proxy to.
+        C(host) and C(basePath)), because the gateway derives its routing endpoint from the first server, and a
+        relative server leaves it nothing to proxy to.
     type: str
   description:
     description:
@@ -103,7 +103,7 @@ options:
     type: dict
     suboptions:
       rate_limit:
-        description: Traffic optimisation (C(throttle) action): at most O(policies.rate_limit.requests) requests per period.
+        description: Traffic optimisation (C(throttle) action), at most O(policies.rate_limit.requests) requests per period.
         type: dict
         suboptions:
           requests:
@@ -119,7 +119,7 @@ options:
             description: Length of the period, in O(policies.rate_limit.period) units.
             type: int
             default: 1
-          message:
+          alert_message:
             description: Message of the alert raised when the limit is exceeded.
             type: str
             default: Rate limit exceeded
@@ -192,6 +192,8 @@ options:
     description:
       - Validate the document (after conversion, before the gateway fixes) with openapi-spec-validator and fail,
         before any change on the gateway, when it is not valid.
+      - The document is validated only when it is about to be sent, that is when the API does not exist or its
+        recorded fingerprint differs; an unchanged document costs no validation on reruns.
     type: bool
     default: true
 notes:
@@ -261,7 +263,7 @@ existing:
     tenant: tenant-demo
     tags: [demo]
     policies:
-      rate_limit: {requests: 100, period: minute, interval: 1, message: Rate limit exceeded}
+      rate_limit: {requests: 100, period: minute, interval: 1, alert_message: Rate limit exceeded}
 end_state:
   description: The API's state after the call (in check mode, the state a real run would reach); none when absent.
   returned: always
@@ -342,7 +344,7 @@ POLICY_OPTIONS = dict(
         requests=dict(type="int", required=True),
         period=dict(type="str", choices=["second", "minute", "hour", "day"], default="minute"),
         interval=dict(type="int", default=1),
-        message=dict(type="str", default="Rate limit exceeded"),
+        alert_message=dict(type="str", default="Rate limit exceeded"),
     )),
     cors=dict(type="dict", options=dict(
         allowed_origins=dict(type="list", elements="str", required=True),
@@ -380,7 +382,8 @@ def read_spec(module):
             response = open_url(source, validate_certs=params["validate_certs"] is not False,
                                 timeout=params["timeout"])
             text = to_text(response.read(), errors="surrogate_or_strict")
-        except Exception as exc:  # pylint: disable=broad-except - any download failure is reported the same way
+        # Any download failure is reported the same way.
+        except Exception as exc:  # pylint: disable=broad-except
             module.fail_json(msg="cannot download spec_url %s: %s" % (source, to_native(exc)))
     elif params["spec_content"] is not None:
         content = params["spec_content"]
@@ -404,10 +407,10 @@ def set_backend(document, version, backend_url):
 
 
 def prepare_document(module, result):
-    """Read, convert, validate and fix the document before anything is sent. Returns (document, type)."""
+    """Read, convert and fix the document. Returns (document, type, validation to run before sending it)."""
     document, source = read_spec(module)
     if document is None:
-        return None, None
+        return None, None, None
     try:
         document, warnings, version = downgrade(document)
     except DocumentError as exc:
@@ -421,19 +424,20 @@ def prepare_document(module, result):
     document = json.loads(json.dumps(document))  # our own copy, plain JSON types
     if module.params["backend_url"]:
         set_backend(document, target, module.params["backend_url"])
-    if module.params["validate"]:
-        try:
-            errors = spec_errors(document, target)
-        except DocumentError as exc:
-            module.fail_json(msg=to_native(exc))
+    checked = json.loads(json.dumps(document))  # validated as it is before the gateway fixes
+
+    def check_document():
+        if not module.params["validate"]:
+            return
+        errors = spec_errors(checked, target)
         if errors:
-            module.fail_json(msg="%s is not a valid %s document, nothing was changed: %s"
-                             % (source, "Swagger 2.0" if target == "2.0" else "OpenAPI 3.0", "; ".join(errors)),
-                             **result)
+            raise DocumentError("%s is not a valid %s document, nothing was changed: %s"
+                                % (source, "Swagger 2.0" if target == "2.0" else "OpenAPI 3.0", "; ".join(errors)))
+
     if module.params["webmethods_fixes"]:
         document, fixes = apply_webmethods_fixes(document)
         result["gateway_fixes"] = fixes
-    return document, ("swagger" if target == "2.0" else "openapi")
+    return document, ("swagger" if target == "2.0" else "openapi"), check_document
 
 
 def main():
@@ -467,12 +471,12 @@ def main():
         if params["state"] == "absent":
             changed, before, after = converger.absent(params["name"], params["version"], params["tenant"])
         else:
-            document, document_type = prepare_document(module, result)
+            document, document_type, check_document = prepare_document(module, result)
             desired = DesiredApi(
                 params["name"], params["version"], document=document, document_type=document_type,
                 description=params["description"], maturity_state=params["maturity_state"], tags=params["tags"],
                 tenant=params["tenant"], active=params["active"], policies=params["policies"],
-                retain_applications=params["retain_applications"])
+                retain_applications=params["retain_applications"], check_document=check_document)
             changed, before, after = converger.present(desired)
             if "create_version" in converger.operations and not module.check_mode:
                 result["applications"] = [dict(id=a.get("id"), name=a.get("name"))
