@@ -5,10 +5,14 @@ client has to cope with, independently of that client.
 """
 from __future__ import annotations
 
+import functools
 import json
+import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -75,6 +79,27 @@ def test_swagger_20_accepted_and_openapi_31_refused(wire):
     assert refused.status_code == 400
     assert "3.1.0" in refused.json()["apiResponse"]["errorReason"]
     assert wire.import_doc(OAS30, name="mismatch", doc_type="swagger").status_code == 400
+
+
+def test_import_by_url_and_by_json_definition(wire, tmp_path):
+    (tmp_path / "api.json").write_text(json.dumps(OAS30))
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d/api.json" % server.server_address[1]
+        by_url = wire("POST", "/apis", json={"apiName": "from-url", "apiVersion": "1.0", "type": "openapi", "url": url})
+        assert by_url.status_code == 201, by_url.text
+    finally:
+        server.shutdown()
+        server.server_close()
+    by_json = wire("POST", "/apis", json={"apiName": "inline", "type": "openapi", "apiDefinition": SWAGGER20})
+    assert by_json.status_code == 400  # declared openapi, got a Swagger 2.0 document
+    by_json = wire("POST", "/apis", json={"apiName": "inline", "type": "swagger", "apiDefinition": SWAGGER20})
+    assert by_json.status_code == 201
+    names = sorted(e["api"]["apiName"] for e in wire("GET", "/apis").json()["apiResponse"])
+    assert names == ["from-url", "inline"]
+    assert wire("POST", "/apis", json={"apiName": "nothing", "type": "openapi"}).status_code == 400
 
 
 def test_response_schema_ref_crashes_the_import(wire):
@@ -201,9 +226,15 @@ def test_request_log_records_method_path_status(wire, gateway_sim):
         ("GET", "apis", 200), ("GET", "unknown", 401)]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_cli_keeps_state_in_a_file_across_restarts(tmp_path):
     state = tmp_path / "state.json"
-    port = 15990
+    port = free_port()
 
     def run():
         proc = subprocess.Popen([sys.executable, "-m", "gateway_simulator", "--port", str(port), "--state", str(state)],
