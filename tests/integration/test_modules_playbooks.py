@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ROOT / "tests" / "playbooks"
 
 
-def run_playbook(name: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+def run_playbook(name: str, tmp_path: Path, *options: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), str(PLAYBOOKS / name)],
+        [str(Path(sys.executable).parent / "ansible-playbook"), *options, str(PLAYBOOKS / name)],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
         env={**os.environ, "TEST_WORK_DIR": str(tmp_path), "ANSIBLE_FORCE_COLOR": "0", **env},
     )
@@ -33,3 +33,31 @@ def test_gateway_module_playbook(playbook, tmp_path, gateway_sim):
     result = run_playbook(playbook, tmp_path, **gateway_sim.env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert "failed=0" in result.stdout
+
+
+def test_gateway_alias_with_vault_never_prints_a_secret(tmp_path, gateway_sim, vault_service):
+    """Real OpenBao and the simulator, at -vvv: no secret value anywhere in the output."""
+    import base64
+    import secrets as token
+
+    import hvac
+
+    initial, rotated, client_secret = (token.token_urlsafe(18) for _ in range(3))
+    vault = hvac.Client(url=vault_service["VAULT_ADDR"], token=vault_service["VAULT_TOKEN"])
+    vault.secrets.kv.v2.create_or_update_secret(path="dev/payment-backend", secret={"password": initial},
+                                                mount_point="secret")
+    vault.secrets.kv.v2.create_or_update_secret(path="dev/keycloak", secret={"client_secret": client_secret},
+                                                mount_point="secret")
+    result = run_playbook("gateway_alias.yml", tmp_path, "-vvv", **gateway_sim.env, **vault_service,
+                          TEST_ROTATED_PASSWORD=rotated)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    for value in (initial, rotated, client_secret):
+        for form in (value, base64.b64encode(value.encode()).decode()):
+            assert form not in output
+    # The gateway did get the rotated password (base64, as 10.15 wants it) and the client secret.
+    stored = {a["name"]: a for a in gateway_sim.gateway.store.aliases.values()}
+    assert "payment-backend-dev-auth" not in stored  # deleted at the end of the playbook
+    assert stored["KeycloakOIDC"]["remoteIntrospectionConfig"]["clientSecret"] == client_secret
+    rotations = [r for r in gateway_sim.requests() if r["method"] == "PUT" and "/alias/" in r["path"]]
+    assert len(rotations) == 1

@@ -51,7 +51,7 @@ def test_module_documentation_renders():
 
 def test_gateway_modules_render_with_the_connection_fragment():
     listed = run(str(BIN / "ansible-doc"), "-l", "stoa.platform")
-    for module in ("stoa.platform.gateway_api", "stoa.platform.gateway_api_info"):
+    for module in ("stoa.platform.gateway_api", "stoa.platform.gateway_api_info", "stoa.platform.gateway_alias"):
         assert module in listed.stdout
         rendered = run(str(BIN / "ansible-doc"), module)
         assert rendered.returncode == 0, rendered.stderr
@@ -65,3 +65,11 @@ def test_gateway_action_group_lists_the_gateway_modules():
     runtime = yaml.safe_load((COLLECTION / "meta" / "runtime.yml").read_text())
     modules = {p.stem for p in (COLLECTION / "plugins" / "modules").glob("gateway_*.py")}
     assert set(runtime["action_groups"]["gateway"]) == modules
+
+
+def test_vault_fragment_and_lookup_render():
+    alias = run(str(BIN / "ansible-doc"), "stoa.platform.gateway_alias").stdout
+    assert "VAULT_ADDR" in alias and "stoa-secrets" in alias
+    lookup = run(str(BIN / "ansible-doc"), "-t", "lookup", "stoa.platform.vault_ref")
+    assert lookup.returncode == 0, lookup.stderr
+    assert "VAULT_TOKEN" in lookup.stdout and "_raw" in lookup.stdout

@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+# Copyright: STOA platform team
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Gateway aliases: module options to 10.15 alias bodies, secrets, fingerprints and views.
+
+The gateway masks secrets on GET, so they cannot be compared. What was last
+sent is recorded instead as a fingerprint at the end of the alias'
+description, ``[stoa-secrets:<16 hex>]``: PBKDF2-HMAC-SHA256 of the secret
+values, salted with the alias name (100,000 iterations, so that the
+fingerprint of a weak password is costly to attack). A secret rotated in Vault
+changes the fingerprint and leads to an update; an unchanged one to none.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import copy
+import hashlib
+import json
+import re
+
+MARKER = re.compile(r"\s*\[stoa-secrets:([0-9a-f]{16})\]$")
+ITERATIONS = 100000
+ALIAS_TYPES = {"simple": "simple", "endpoint": "endpoint", "auth_server": "authServerAlias",
+               "transport_security": "httpTransportSecurityAlias"}
+TRANSPORT_AUTH_TYPES = {"basic": "HTTP_BASIC", "oauth2_token": "OAUTH2"}
+SERVER_OWNED = ("id", "owner", "isAssociated")
+
+
+class AliasSpecError(ValueError):
+    """Options that do not describe an alias; raised before anything is sent."""
+
+
+def fingerprint(name, secrets):
+    """Non-reversible fingerprint of the secret values (a dict path -> value)."""
+    if not secrets:
+        return None
+    material = json.dumps(secrets, sort_keys=True).encode("utf-8")
+    digest = hashlib.pbkdf2_hmac("sha256", material, ("stoa-gateway-alias:" + name).encode("utf-8"), ITERATIONS)
+    return digest.hex()[:16]
+
+
+def split_description(description):
+    """(description without the marker, fingerprint or None)."""
+    match = MARKER.search(description or "")
+    if not match:
+        return description or "", None
+    return (description or "")[:match.start()], match.group(1)
+
+
+def with_marker(description, secrets_fingerprint):
+    if not secrets_fingerprint:
+        return description or ""
+    return ("%s [stoa-secrets:%s]" % (description or "", secrets_fingerprint)).lstrip()
+
+
+def _set_path(body, path, value):
+    node = body
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+def _drop_none(node):
+    if isinstance(node, dict):
+        return dict((k, _drop_none(v)) for k, v in node.items() if v is not None and v != {} and v != [])
+    return node
+
+
+def desired_alias(name, alias_type, description, options):
+    """(body without secrets, {secret path: value or Vault reference}) for one alias."""
+    gateway_type = ALIAS_TYPES[alias_type]
+    body = {"name": name, "type": gateway_type, "description": description or ""}
+    secrets = {}
+    if alias_type == "simple":
+        value = options.get("value")
+        if value is None:
+            raise AliasSpecError("a simple alias needs value")
+        if options.get("value_is_secret") or str(value).startswith("vault:"):
+            secrets["value"] = value
+        else:
+            body["value"] = value
+    elif alias_type == "endpoint":
+        endpoint = options.get("endpoint") or {}
+        if not endpoint.get("url"):
+            raise AliasSpecError("an endpoint alias needs endpoint.url")
+        body.update(_drop_none({
+            "endPointURI": endpoint["url"],  # case-exact on 10.15: a wrong case is stored inert
+            "connectionTimeout": endpoint.get("connection_timeout"),
+            "readTimeout": endpoint.get("read_timeout"),
+            "passSecurityHeaders": endpoint.get("pass_security_headers"),
+            "optimizationTechnique": endpoint.get("optimization"),
+            "keystoreAlias": endpoint.get("keystore_alias"),
+            "keyAlias": endpoint.get("key_alias"),
+            "truststoreAlias": endpoint.get("truststore_alias"),
+        }))
+    elif alias_type == "auth_server":
+        server = options.get("auth_server") or {}
+        if not server.get("issuer") and not server.get("introspection_endpoint"):
+            raise AliasSpecError("an auth_server alias needs auth_server.issuer (local JWT validation) "
+                                 "or auth_server.introspection_endpoint (remote introspection)")
+        body.update(_drop_none({
+            "authServerType": "EXTERNAL",
+            "localIntrospectionConfig": {"issuer": server.get("issuer"), "jwksuri": server.get("jwks_uri")},
+            "remoteIntrospectionConfig": {"introspectionEndpoint": server.get("introspection_endpoint"),
+                                          "clientId": server.get("client_id"),
+                                          "user": server.get("introspection_user")},
+            "metadata": {"authorizeURL": server.get("authorize_url"), "accessTokenURL": server.get("token_url"),
+                         "refreshTokenURL": server.get("refresh_token_url") or server.get("token_url")},
+            "scopes": [{"name": s["name"], "description": s.get("description") or s["name"]}
+                       for s in server.get("scopes") or []],
+        }))
+        if server.get("client_secret") is not None:
+            secrets["remoteIntrospectionConfig.clientSecret"] = server["client_secret"]
+    elif alias_type == "transport_security":
+        transport = options.get("transport_security") or {}
+        auth_type = transport.get("auth_type")
+        body.update({"authType": TRANSPORT_AUTH_TYPES[auth_type], "authMode": "NEW"})
+        if auth_type == "basic":
+            if not transport.get("username") or transport.get("password") is None:
+                raise AliasSpecError("transport_security with auth_type=basic needs username and password")
+            body["httpAuthCredentials"] = {"userName": transport["username"]}
+            secrets["httpAuthCredentials.password"] = transport["password"]
+        else:
+            if transport.get("token") is None:
+                raise AliasSpecError("transport_security with auth_type=oauth2_token needs token")
+            secrets["oauth2Token"] = transport["token"]
+    return body, secrets
+
+
+def secret_for_wire(path, value):
+    """10.15 wants credential alias passwords base64-encoded (LIVE-NOTES)."""
+    if path == "httpAuthCredentials.password":
+        return base64.b64encode(value.encode("utf-8")).decode("ascii")
+    return value
+
+
+def request_body(current, body, secrets, secrets_fingerprint):
+    """The whole alias to send: the read-back alias, the desired fields, every secret re-sent."""
+    merged = dict((k, v) for k, v in copy.deepcopy(current or {}).items() if k not in SERVER_OWNED)
+    for key, value in body.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    for path, value in secrets.items():
+        _set_path(merged, path, secret_for_wire(path, value))
+    merged["description"] = with_marker(body.get("description"), secrets_fingerprint)
+    return merged
+
+
+def _get_path(node, path):
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _managed_subset(current, desired):
+    """The values of ``current`` at the keys ``desired`` sets (recursively), for comparison."""
+    if isinstance(desired, dict):
+        current = current if isinstance(current, dict) else {}
+        return dict((k, _managed_subset(current.get(k), v)) for k, v in desired.items())
+    if isinstance(desired, (int, float)) and not isinstance(desired, bool) and isinstance(current, str):
+        try:
+            return type(desired)(current)  # the gateway may store timeouts as strings
+        except ValueError:
+            return current
+    return current
+
+
+def view(alias, secret_paths=()):
+    """An operator-facing view: no secret, the fingerprint instead."""
+    if alias is None:
+        return None
+    shown = copy.deepcopy(alias)
+    description, recorded = split_description(shown.get("description"))
+    shown["description"] = description
+    for path in secret_paths:
+        node_path, _dot, key = path.rpartition(".")
+        node = _get_path(shown, node_path) if node_path else shown
+        if isinstance(node, dict):
+            node.pop(key, None)
+    shown["secrets_fingerprint"] = recorded
+    return shown
+
+
+def comparable(alias, body, secret_paths):
+    """The managed part of an alias (current or desired), with its secrets fingerprint."""
+    if alias is None:
+        return None
+    managed = _managed_subset(alias, dict((k, v) for k, v in body.items() if k != "description"))
+    description, recorded = split_description(alias.get("description"))
+    managed["description"] = description
+    managed["secrets_fingerprint"] = recorded
+    for path in secret_paths:
+        node_path, _dot, key = path.rpartition(".")
+        node = _get_path(managed, node_path) if node_path else managed
+        if isinstance(node, dict):
+            node.pop(key, None)
+    return managed
