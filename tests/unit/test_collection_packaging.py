@@ -51,7 +51,9 @@ def test_module_documentation_renders():
 
 def test_gateway_modules_render_with_the_connection_fragment():
     listed = run(str(BIN / "ansible-doc"), "-l", "stoa.platform")
-    for module in ("stoa.platform.gateway_api", "stoa.platform.gateway_api_info", "stoa.platform.gateway_alias"):
+    for module in ("stoa.platform.gateway_api", "stoa.platform.gateway_api_info", "stoa.platform.gateway_alias",
+                   "stoa.platform.gateway_strategy", "stoa.platform.gateway_application",
+                   "stoa.platform.gateway_scope_mapping"):
         assert module in listed.stdout
         rendered = run(str(BIN / "ansible-doc"), module)
         assert rendered.returncode == 0, rendered.stderr
@@ -73,3 +75,11 @@ def test_vault_fragment_and_lookup_render():
     lookup = run(str(BIN / "ansible-doc"), "-t", "lookup", "stoa.platform.vault_ref")
     assert lookup.returncode == 0, lookup.stderr
     assert "VAULT_TOKEN" in lookup.stdout and "_raw" in lookup.stdout
+
+
+def test_roles_have_argument_specs():
+    roles = sorted(p.name for p in (COLLECTION / "roles").iterdir() if p.is_dir())
+    assert roles
+    for role in roles:
+        specs = yaml.safe_load((COLLECTION / "roles" / role / "meta" / "argument_specs.yml").read_text())
+        assert specs["argument_specs"]["main"]["options"], role
