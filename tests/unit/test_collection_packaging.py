@@ -83,3 +83,12 @@ def test_roles_have_argument_specs():
     for role in roles:
         specs = yaml.safe_load((COLLECTION / "roles" / role / "meta" / "argument_specs.yml").read_text())
         assert specs["argument_specs"]["main"]["options"], role
+
+
+def test_vault_and_keycloak_modules_render():
+    for module, words in (("stoa.platform.vault_secret_rotate", ("VAULT_ADDR", "check-and-set", "pending")),
+                          ("stoa.platform.keycloak_client_secret", ("KEYCLOAK_URL", "VAULT_TOKEN"))):
+        rendered = run(str(BIN / "ansible-doc"), module)
+        assert rendered.returncode == 0, rendered.stderr
+        for word in words:
+            assert word in rendered.stdout, (module, word)
