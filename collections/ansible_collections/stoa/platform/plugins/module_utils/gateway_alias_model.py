@@ -123,7 +123,10 @@ def desired_alias(name, alias_type, description, options):
         if auth_type == "basic":
             if not transport.get("username") or transport.get("password") is None:
                 raise AliasSpecError("transport_security with auth_type=basic needs username and password")
-            body["httpAuthCredentials"] = {"userName": transport["username"]}
+            if str(transport["username"]).startswith("vault:"):
+                secrets["httpAuthCredentials.userName"] = transport["username"]
+            else:
+                body["httpAuthCredentials"] = {"userName": transport["username"]}
             secrets["httpAuthCredentials.password"] = transport["password"]
         else:
             if transport.get("token") is None:
@@ -204,3 +207,86 @@ def comparable(alias, body, secret_paths):
         if isinstance(node, dict):
             node.pop(key, None)
     return managed
+
+
+# -- GatewayAlias documents of the GitOps repository (design phase 3) -------------------------------
+API_VERSION = "stoa.cab-i.com/v1"
+
+
+def _ms_to_seconds(value, where):
+    if value is None:
+        return None
+    try:
+        milliseconds = int(value)
+    except (TypeError, ValueError):
+        raise AliasSpecError("%s must be a number of milliseconds, not %r" % (where, value))
+    return max(1, -(-milliseconds // 1000))  # the gateway counts whole seconds; round up
+
+
+def _required(node, key, where):
+    if not isinstance(node, dict) or node.get(key) in (None, ""):
+        raise AliasSpecError("%s.%s is required" % (where, key))
+    return node[key]
+
+
+def aliases_from_document(document):
+    """The gateway aliases one GatewayAlias document stands for: [(name, type, description, options)].
+
+    An endpoint with ``authentication`` becomes two aliases, because a 10.15 endpoint alias has no
+    credentials: ``<name>`` (URL, timeouts) for routing, and ``<name>-auth`` (HTTP transport security,
+    for the API's outbound authentication policy) or ``<name>-apikey`` (a secret simple alias for a
+    header policy). Timeouts are milliseconds in Git and whole seconds on the gateway.
+    """
+    if not isinstance(document, dict):
+        raise AliasSpecError("a GatewayAlias document must be a mapping")
+    if document.get("apiVersion") != API_VERSION or document.get("kind") != "GatewayAlias":
+        raise AliasSpecError("apiVersion must be %s and kind GatewayAlias (got %r, %r)"
+                             % (API_VERSION, document.get("apiVersion"), document.get("kind")))
+    name = _required(document.get("metadata"), "name", "metadata")
+    spec = document.get("spec")
+    alias_type = _required(spec, "type", "spec")
+    description = spec.get("description") or ""
+    if alias_type == "simple":
+        value = spec.get("valueRef") or _required(spec, "value", "spec")
+        return [(name, "simple", description, {"value": value, "value_is_secret": bool(spec.get("valueRef"))})]
+    if alias_type == "authServer":
+        server = _required(spec, "authServer", "spec")
+        return [(name, "auth_server", description, {"auth_server": {
+            "issuer": server.get("issuer"), "jwks_uri": server.get("jwksUri"),
+            "introspection_endpoint": server.get("introspectionEndpoint"), "client_id": server.get("clientId"),
+            "client_secret": server.get("clientSecretRef"), "introspection_user": server.get("introspectionUser"),
+            "authorize_url": server.get("authorizeUrl"), "token_url": server.get("tokenUrl"),
+            "scopes": [{"name": s} if isinstance(s, str) else s for s in server.get("scopes") or []]}})]
+    if alias_type != "endpoint":
+        raise AliasSpecError("spec.type must be endpoint, simple or authServer, not %r" % alias_type)
+    endpoint = _required(spec, "endpoint", "spec")
+    aliases = [(name, "endpoint", description, {"endpoint": {
+        "url": _required(endpoint, "url", "spec.endpoint"),
+        "connection_timeout": _ms_to_seconds(endpoint.get("connectionTimeout"), "spec.endpoint.connectionTimeout"),
+        "read_timeout": _ms_to_seconds(endpoint.get("readTimeout"), "spec.endpoint.readTimeout")}})]
+    auth = spec.get("authentication")
+    if not auth:
+        return aliases
+    auth_type = _required(auth, "type", "spec.authentication")
+    if auth_type == "basic":
+        basic = _required(auth, "basic", "spec.authentication")
+        username = basic.get("usernameRef") or _required(basic, "username", "spec.authentication.basic")
+        aliases.append((name + "-auth", "transport_security", "credentials for " + name, {"transport_security": {
+            "auth_type": "basic", "username": username,
+            "password": _required(basic, "passwordRef", "spec.authentication.basic")}}))
+    elif auth_type == "oauth2Token":
+        token = _required(auth, "oauth2Token", "spec.authentication")
+        aliases.append((name + "-auth", "transport_security", "token for " + name, {"transport_security": {
+            "auth_type": "oauth2_token", "token": _required(token, "tokenRef", "spec.authentication.oauth2Token")}}))
+    elif auth_type == "apiKey":
+        api_key = _required(auth, "apiKey", "spec.authentication")
+        aliases.append((name + "-apikey", "simple", "API key for " + name, {
+            "value": _required(api_key, "valueRef", "spec.authentication.apiKey"), "value_is_secret": True}))
+    elif auth_type == "oauth2":
+        raise AliasSpecError(
+            "%s: spec.authentication.type oauth2 (client credentials with tokenUrl, clientIdRef, clientSecretRef) "
+            "cannot be expressed by a webMethods 10.15 alias: its transport security alias holds a fixed token. "
+            "Use type oauth2Token with a tokenRef that a job refreshes, or basic/apiKey" % name)
+    else:
+        raise AliasSpecError("spec.authentication.type must be basic, apiKey, oauth2Token or oauth2, not %r" % auth_type)
+    return aliases

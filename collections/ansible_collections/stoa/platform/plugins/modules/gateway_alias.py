@@ -32,9 +32,24 @@ extends_documentation_fragment:
   - stoa.platform.vault
 options:
   name:
-    description: The alias name, unique on the gateway. APIs refer to it as C(${name}).
+    description:
+      - The alias name, unique on the gateway. APIs refer to it as C(${name}).
+      - Exactly one of O(name) and O(definition) is required.
     type: str
-    required: true
+  definition:
+    description:
+      - A GatewayAlias document of the GitOps repository (C(aliases/<env>/<name>.yaml), C(apiVersion
+        stoa.cab-i.com/v1)), instead of O(name), O(type) and the type's options.
+      - C(spec.type) is V(endpoint) (C(endpoint.url), C(connectionTimeout) and C(readTimeout) in milliseconds),
+        V(simple) (C(value) or C(valueRef)) or V(authServer) (C(authServer.issuer), C(jwksUri),
+        C(introspectionEndpoint), C(clientId), C(clientSecretRef), C(scopes)).
+      - An endpoint's C(spec.authentication) becomes a second alias, because a 10.15 endpoint alias holds no
+        credentials. V(basic) (C(basic.username) or C(usernameRef), C(passwordRef)) and V(oauth2Token)
+        (C(oauth2Token.tokenRef)) give the transport security alias C(<name>-auth), for the API's outbound
+        authentication policy; V(apiKey) (C(apiKey.valueRef)) gives the secret simple alias C(<name>-apikey), for a
+        header policy. V(oauth2) client credentials cannot be expressed by a 10.15 alias and are refused.
+      - The results are then in RV(aliases).
+    type: dict
   state:
     description: V(absent) deletes the alias (the gateway refuses it for its built-in aliases).
     type: str
@@ -158,6 +173,10 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Sync an alias from the GitOps repository
+  stoa.platform.gateway_alias:
+    definition: "{{ lookup('ansible.builtin.file', gitops_checkout ~ '/aliases/dev/payment-backend.yaml') | from_yaml }}"
+
 - name: Backend of the payment API in dev
   stoa.platform.gateway_alias:
     name: payment-backend-dev
@@ -215,6 +234,11 @@ secrets_changed:
   description: Whether the secrets differ from what the gateway got last (by fingerprint).
   returned: when state is present
   type: bool
+aliases:
+  description: With O(definition), one result per gateway alias (name, changed, existing, end_state, diff, alias_id).
+  returned: when O(definition) is set
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -222,6 +246,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_alias_model import (
     AliasSpecError,
+    aliases_from_document,
     comparable,
     desired_alias,
     fingerprint,
@@ -244,7 +269,8 @@ from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
 
 def argument_spec():
     spec = gateway_argument_spec(
-        name=dict(type="str", required=True),
+        name=dict(type="str"),
+        definition=dict(type="dict"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         type=dict(type="str", choices=["simple", "endpoint", "auth_server", "transport_security"]),
         description=dict(type="str", default=""),
@@ -286,20 +312,18 @@ def argument_spec():
     return spec
 
 
-def resolve_secrets(module, secrets):
-    """Secret paths -> values; Vault references resolved, all failures reported at once."""
-    references = sorted(set(v for v in secrets.values() if is_reference(v)))
+def resolve_secrets(module, references):
+    """{reference: value} for every Vault reference; all failures reported at once, before any write."""
     if not references:
-        return dict(secrets)
+        return {}
     if not HAS_HVAC:
         module.fail_json(msg=missing_required_lib("hvac"))
     for reference in references:
         parse_reference(reference)  # a malformed reference fails before Vault is contacted
-    values = resolve_all(VaultResolver(module.params), references)
-    resolved = dict((path, values.get(value, value)) for path, value in secrets.items())
+    values = resolve_all(VaultResolver(module.params), sorted(references))
     for value in values.values():
         module.no_log_values.add(value)  # belt and braces: never in any output
-    return resolved
+    return values
 
 
 def find_alias(client, name):
@@ -309,58 +333,84 @@ def find_alias(client, name):
     return client.get_alias(matches[0]["id"]) if matches else None
 
 
+def remove(module, client, name):
+    current = find_alias(client, name)
+    result = dict(name=name, changed=False, existing=view(current), end_state=None)
+    if current is not None:
+        result.update(changed=True, alias_id=current["id"])
+        if not module.check_mode:
+            client.delete_alias(current["id"])
+    result["diff"] = dict(before=result["existing"] or {}, after={})
+    return result
+
+
+def converge(module, client, name, body, secrets, values):
+    """One alias to its desired state; ``secrets`` maps paths to values or references."""
+    resolved = dict((path, values.get(value, value)) for path, value in secrets.items())
+    secrets_fingerprint = fingerprint(name, resolved)
+    paths = sorted(secrets)
+    current = find_alias(client, name)
+    if current is not None and current.get("type") != body["type"]:
+        raise AliasSpecError(
+            "alias %s is of type %s on the gateway, not %s; the type cannot change in place, and deleting it "
+            "would break the APIs that resolved it: choose another name" % (name, current.get("type"), body["type"]))
+    desired = dict(body, description=with_marker(body["description"], secrets_fingerprint))
+    before, after = comparable(current, body, paths), comparable(desired, body, paths)
+    result = dict(name=name, changed=False, existing=view(current, paths), diff=dict(before=before or {}, after=after),
+                  secrets_changed=(before or {}).get("secrets_fingerprint") != secrets_fingerprint)
+    if before == after:
+        result.update(end_state=result["existing"], alias_id=current["id"])
+        return result
+    result["changed"] = True
+    wire = request_body(current, body, resolved, secrets_fingerprint)
+    if module.check_mode:
+        predicted = dict(wire, id=(current or {}).get("id"))
+        result.update(end_state=view(predicted, paths), alias_id=predicted["id"])
+        return result
+    saved = client.create_alias(wire) if current is None else client.update_alias(current["id"], wire)
+    result.update(end_state=view(client.get_alias(saved["id"]), paths), alias_id=saved["id"])
+    return result
+
+
+def wanted_aliases(params):
+    """[(name, type, description, options)] from a GatewayAlias document or from the module's options."""
+    if params["definition"] is not None:
+        return aliases_from_document(params["definition"])
+    return [(params["name"], params["type"], params["description"], params)]
+
+
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        required_if=[("state", "present", ("type",))],
+        required_one_of=[("name", "definition")],
+        mutually_exclusive=[("definition", "name"), ("definition", "type")],
+        required_if=[("state", "present", ("type", "definition"), True)],
         supports_check_mode=True,
     )
     params = module.params
-    result = dict(changed=False, existing=None, end_state=None)
     client = gateway_client(module)
+    results = []
     try:
+        wanted = wanted_aliases(params)
         if params["state"] == "absent":
-            current = find_alias(client, params["name"])
-            result["existing"] = view(current)
-            if current is not None:
-                result.update(changed=True, alias_id=current["id"])
-                if not module.check_mode:
-                    client.delete_alias(current["id"])
-            result["diff"] = dict(before=result["existing"] or {}, after={})
-            module.exit_json(**result)
-
-        body, secrets = desired_alias(params["name"], params["type"], params["description"], params)
-        resolved = resolve_secrets(module, secrets)
-        secrets_fingerprint = fingerprint(params["name"], resolved)
-        paths = sorted(secrets)
-        current = find_alias(client, params["name"])
-        if current is not None and current.get("type") != body["type"]:
-            raise AliasSpecError(
-                "alias %s is of type %s on the gateway, not %s; the type cannot change in place, and deleting it "
-                "would break the APIs that resolved it: choose another name"
-                % (params["name"], current.get("type"), body["type"]))
-        desired = dict(body, description=with_marker(body["description"], secrets_fingerprint))
-        before, after = comparable(current, body, paths), comparable(desired, body, paths)
-        result.update(existing=view(current, paths), diff=dict(before=before or {}, after=after),
-                      secrets_changed=(before or {}).get("secrets_fingerprint") != secrets_fingerprint)
-        if before == after:
-            result.update(end_state=result["existing"], alias_id=current["id"])
-            module.exit_json(**result)
-        result["changed"] = True
-        wire = request_body(current, body, resolved, secrets_fingerprint)
-        if module.check_mode:
-            predicted = dict(wire, id=(current or {}).get("id"))
-            result.update(end_state=view(predicted, paths), alias_id=predicted["id"])
-            module.exit_json(**result)
-        if current is None:
-            saved = client.create_alias(wire)
+            results = [remove(module, client, name) for name, _type, _description, _options in wanted]
         else:
-            saved = client.update_alias(current["id"], wire)
-        saved = client.get_alias(saved["id"])
-        result.update(end_state=view(saved, paths), alias_id=saved["id"])
+            # Every body built and every reference resolved before the first write.
+            planned = [(name,) + desired_alias(name, alias_type, description, options)
+                       for name, alias_type, description, options in wanted]
+            references = set(v for _name, _body, secrets in planned for v in secrets.values() if is_reference(v))
+            values = resolve_secrets(module, references)
+            results = [converge(module, client, name, body, secrets, values) for name, body, secrets in planned]
     except (GatewayError, VaultRefError, AliasSpecError) as exc:
-        module.fail_json(msg=to_native(exc), **result)
-    module.exit_json(**result)
+        module.fail_json(msg=to_native(exc), aliases=results)
+    if params["definition"] is None:
+        single = results[0]
+        single.pop("name")
+        module.exit_json(**single)
+    module.exit_json(
+        changed=any(r["changed"] for r in results), aliases=results,
+        diff=dict(before=dict((r["name"], r["diff"]["before"]) for r in results),
+                  after=dict((r["name"], r["diff"]["after"]) for r in results)))
 
 
 if __name__ == "__main__":
