@@ -27,7 +27,7 @@ def test_module_playbook(playbook, tmp_path):
     assert "failed=0" in result.stdout
 
 
-@pytest.mark.parametrize("playbook", ["gateway_api.yml", "gateway_oidc.yml"])
+@pytest.mark.parametrize("playbook", ["gateway_api.yml", "gateway_oidc.yml", "gitops.yml"])
 def test_gateway_module_playbook(playbook, tmp_path, gateway_sim):
     """Against a fresh gateway simulator; the playbook reads its request log."""
     result = run_playbook(playbook, tmp_path, **gateway_sim.env)

@@ -1,0 +1,129 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: STOA platform team
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: gitops_api_config
+short_description: Render one API of the GitOps repository for one environment
+version_added: 0.1.0
+description:
+  - Merges the API's variables for the environment, lowest precedence first, C(environments/<env>/config.yaml),
+    the API's C(environments/_defaults.yaml), then its C(environments/<env>.yaml) (most specific wins), and
+    substitutes C(${VAR}) and C(${VAR:default}) in C(api.yaml), recursively. C($${) writes a literal C(${).
+  - C(vault:) references stay references; the modules that need a secret resolve them at the last moment.
+  - Fails listing every undefined variable, with where it is used, before anything is deployed.
+  - Returns the rendered description, the options for M(stoa.platform.gateway_api), and the aliases it routes to.
+author:
+  - STOA platform team (@stoa-platform)
+options:
+  path:
+    description: Root of the GitOps checkout.
+    type: path
+    required: true
+  tenant:
+    description: Tenant id (C(tenants/<tenant>/)).
+    type: str
+    required: true
+  api:
+    description: API name (C(tenants/<tenant>/apis/<api>/)).
+    type: str
+    required: true
+  environment:
+    description: Target environment.
+    type: str
+    required: true
+    choices: [dev, staging, prod]
+notes:
+  - Support for check_mode is full (the module only reads).
+seealso:
+  - module: stoa.platform.gitops_validate
+  - module: stoa.platform.gateway_api
+"""
+
+EXAMPLES = r"""
+- name: Render petstore-api for staging
+  stoa.platform.gitops_api_config:
+    path: "{{ gitops_checkout }}"
+    tenant: tenant-demo
+    api: petstore-api
+    environment: staging
+  register: petstore
+
+- name: Converge its aliases, then deploy it
+  stoa.platform.gateway_alias:
+    definition: "{{ item }}"
+  loop: "{{ petstore.aliases }}"
+
+- name: Deploy
+  stoa.platform.gateway_api: "{{ petstore.gateway_api }}"
+"""
+
+RETURN = r"""
+api:
+  description: The API description with every placeholder substituted.
+  returned: success
+  type: dict
+variables:
+  description: The merged variables (Vault references unresolved).
+  returned: success
+  type: dict
+variable_sources:
+  description: For each variable, the file that gave its value.
+  returned: success
+  type: dict
+gateway_api:
+  description: Options for M(stoa.platform.gateway_api) (name, version, tenant, spec_path, backend_url, policies, ...).
+  returned: success
+  type: dict
+aliases:
+  description: The GatewayAlias documents of the environment that C(*_ALIAS) variables name.
+  returned: success
+  type: list
+  elements: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_resolver import (
+    ResolveError,
+    api_dir,
+    gateway_api_options,
+    referenced_aliases,
+    render_api,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            tenant=dict(type="str", required=True),
+            api=dict(type="str", required=True),
+            environment=dict(type="str", required=True, choices=["dev", "staging", "prod"]),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not os.path.isfile(os.path.join(api_dir(p["path"], p["tenant"], p["api"]), "api.yaml")):
+        module.fail_json(msg="no tenants/%s/apis/%s/api.yaml in %s" % (p["tenant"], p["api"], p["path"]))
+    try:
+        rendered, variables, origin = render_api(p["path"], p["tenant"], p["api"], p["environment"])
+        options = gateway_api_options(rendered, api_dir(p["path"], p["tenant"], p["api"]))
+        aliases = referenced_aliases(p["path"], p["environment"], variables)
+    except ResolveError as exc:
+        module.fail_json(msg=str(exc), undefined=sorted(set(n for n, _p in exc.unresolved)))
+    module.exit_json(changed=False, api=rendered, variables=variables, variable_sources=origin,
+                     gateway_api=options, aliases=aliases)
+
+
+if __name__ == "__main__":
+    main()
