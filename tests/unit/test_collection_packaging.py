@@ -92,3 +92,10 @@ def test_vault_and_keycloak_modules_render():
         assert rendered.returncode == 0, rendered.stderr
         for word in words:
             assert word in rendered.stdout, (module, word)
+
+
+def test_gitops_modules_render():
+    for module in ("stoa.platform.gitops_validate", "stoa.platform.gitops_api_config", "stoa.platform.gitops_request"):
+        rendered = run(str(BIN / "ansible-doc"), module)
+        assert rendered.returncode == 0, rendered.stderr
+        assert "EXAMPLES" in rendered.stdout and "RETURN VALUES" in rendered.stdout
