@@ -57,7 +57,8 @@ def rotation_env(tmp_path, vault_service, keycloak_service, gateway_sim):
     make_due(vault, "dev/rotation/keycloak-client", "client_secret", client_secret)
 
     admin = KeycloakAdmin(server_url=keycloak_service["KEYCLOAK_URL"], username=keycloak_service["KEYCLOAK_ADMIN_USERNAME"],
-                          password=keycloak_service["KEYCLOAK_ADMIN_PASSWORD"], realm_name="master")
+                          password=keycloak_service["KEYCLOAK_ADMIN_PASSWORD"], realm_name="master",
+                          user_realm_name="master")
     if REALM not in [r["realm"] for r in admin.get_realms()]:
         admin.create_realm({"realm": REALM, "enabled": True})
     admin.change_current_realm(REALM)

@@ -95,7 +95,8 @@ def test_vault_and_keycloak_modules_render():
 
 
 def test_gitops_modules_render():
-    for module in ("stoa.platform.gitops_validate", "stoa.platform.gitops_api_config", "stoa.platform.gitops_request"):
+    for module in ("stoa.platform.gitops_validate", "stoa.platform.gitops_api_config", "stoa.platform.gitops_request",
+                   "stoa.platform.keycloak_tenant", "stoa.platform.keycloak_platform_realm"):
         rendered = run(str(BIN / "ansible-doc"), module)
         assert rendered.returncode == 0, rendered.stderr
         assert "EXAMPLES" in rendered.stdout and "RETURN VALUES" in rendered.stdout
