@@ -121,3 +121,39 @@ def test_invalid_input_fails_before_any_write(keycloak_env, members, message):
     admin = keycloak_env["admin"]
     admin.change_current_realm(realm)
     assert admin.get_users({}) == [] and admin.get_groups() == []  # nothing was written
+
+
+def test_iam_sync_role_converges_the_example_repository_and_publishes_an_event(keycloak_env, kafka_service, tmp_path):
+    from confluent_kafka import Consumer
+
+    vault = hvac.Client(url=keycloak_env["env"]["VAULT_ADDR"], token=keycloak_env["env"]["VAULT_TOKEN"])
+    vault.secrets.kv.v2.create_or_update_secret(path="platform/service-accounts/awx",
+                                                secret={"client_secret": secrets.token_urlsafe(16)},
+                                                mount_point="secret")
+    trace_id = "trace-" + secrets.token_hex(6)
+    result = run_playbook("iam_sync.yml", tmp_path, **keycloak_env["env"], **kafka_service,
+                          TEST_REALM=keycloak_env["realm"], TEST_TRACE_ID=trace_id)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    admin = keycloak_env["admin"]
+    admin.change_current_realm(keycloak_env["realm"])
+    cpi = admin.get_users({"email": "demo-cpi@cab-i.com", "exact": True})[0]
+    assert cpi["attributes"]["tenant_id"] == ["tenant-demo"]
+    assert "cpi-admin" in [r["name"] for r in admin.get_realm_roles_of_user(
+        admin.get_users({"email": "admin@stoa.local", "exact": True})[0]["id"])]
+
+    consumer = Consumer({"bootstrap.servers": kafka_service["KAFKA_BOOTSTRAP_SERVERS"], "group.id": trace_id,
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe(["audit-log"])
+    try:
+        events = []
+        for _ in range(40):
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                events.append(json.loads(message.value()))
+                if any(e.get("trace_id") == trace_id for e in events):
+                    break
+    finally:
+        consumer.close()
+    ours = [e for e in events if e.get("trace_id") == trace_id]
+    assert len(ours) == 1 and ours[0]["type"] == "iam-sync"
+    assert ours[0]["data"]["changes"]["tenant-demo"] > 0

@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: STOA platform team
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: keycloak_platform_accounts
+short_description: Global admins and service accounts of the platform in Keycloak
+version_added: 0.1.0
+description:
+  - Makes the global administrators of C(iam/global-admins.yaml) users with the realm role C(cpi-admin), and the
+    service accounts of C(iam/service-accounts.yaml) confidential clients C(sa-<id>) whose service-account user holds
+    their realm roles and whose secret comes from a Vault reference.
+  - With O(mode=exact), C(cpi-admin) is revoked from the users who are not listed (they are never deleted).
+  - Operations are planned from what Keycloak holds, so check mode reports what the real run does.
+author:
+  - STOA platform team (@stoa-platform)
+extends_documentation_fragment:
+  - stoa.platform.keycloak
+  - stoa.platform.vault
+options:
+  realm:
+    description: The platform's realm (its realm roles must exist, see M(stoa.platform.keycloak_tenant)).
+    type: str
+    default: stoa
+  admins:
+    description: The global administrators.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      email:
+        description: E-mail, also the username.
+        type: str
+        required: true
+      name:
+        description: Full name.
+        type: str
+  service_accounts:
+    description: The platform's service accounts.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      id:
+        description: Account id; the client is C(sa-<id>).
+        type: str
+        required: true
+      roles:
+        description: Realm roles of the account.
+        type: list
+        elements: str
+        choices: [cpi-admin, devops, viewer]
+        default: []
+      secret:
+        description: The client secret, as a C(vault:) reference; without it Keycloak generates one.
+        type: str
+      description:
+        description: Description.
+        type: str
+  mode:
+    description: V(exact) revokes C(cpi-admin) from unlisted users; V(merge) only adds.
+    type: str
+    choices: [exact, merge]
+    default: exact
+notes:
+  - Support for check_mode is full, for diff_mode none (see RV(operations)).
+seealso:
+  - module: stoa.platform.keycloak_tenant
+"""
+
+EXAMPLES = r"""
+- name: Global admins and service accounts from the GitOps repository
+  stoa.platform.keycloak_platform_accounts:
+    admins:
+      - {email: admin@stoa.local, name: Platform Admin}
+    service_accounts:
+      - id: awx-automation
+        roles: [devops]
+        secret: vault:secret/data/platform/service-accounts/awx#client_secret
+"""
+
+RETURN = r"""
+operations:
+  description: What was (or would be) done, in order.
+  returned: always
+  type: list
+  elements: str
+admins:
+  description: The users holding C(cpi-admin) afterwards (predicted in check mode).
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.stoa.platform.plugins.module_utils.keycloak_connection import (
+    KeycloakConnectionError,
+    KeycloakError,
+    keycloak_admin,
+    keycloak_argument_spec,
+)
+from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_model import split_name
+from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
+    VaultRefError,
+    VaultResolver,
+    is_reference,
+    vault_argument_spec,
+)
+
+
+def main():
+    spec = dict(
+        realm=dict(type="str", default="stoa"),
+        admins=dict(type="list", elements="dict", default=[], options=dict(
+            email=dict(type="str", required=True), name=dict(type="str"))),
+        service_accounts=dict(type="list", elements="dict", default=[], options=dict(
+            id=dict(type="str", required=True),
+            roles=dict(type="list", elements="str", default=[], choices=["cpi-admin", "devops", "viewer"]),
+            secret=dict(type="str", no_log=True),
+            description=dict(type="str"))),
+        mode=dict(type="str", choices=["exact", "merge"], default="exact"),
+    )
+    spec.update(keycloak_argument_spec())
+    spec.update(vault_argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    operations, run = [], []
+
+    def do(description, function, *args):
+        operations.append(description)
+        run.append((function, args))
+
+    try:
+        admin = keycloak_admin(p, p["realm"])
+        resolver = None
+        wanted_admins = dict((a["email"].strip().lower(), a) for a in p["admins"])
+        holders = dict(((u.get("email") or u.get("username") or "").lower(), u)
+                       for u in admin.get_realm_role_members("cpi-admin"))
+        role = admin.get_realm_role("cpi-admin")
+        for email, entry in sorted(wanted_admins.items()):
+            if email in holders:
+                continue
+            found = admin.get_users({"email": email, "exact": True})
+            if not found:
+                first, last = split_name(entry.get("name"), email)
+                do("create user %s" % email, lambda e=email, f=first, la=last: admin.create_user(
+                    {"username": e, "email": e, "emailVerified": True, "enabled": True, "firstName": f,
+                     "lastName": la}))
+            do("grant %s the realm role cpi-admin" % email, lambda e=email: admin.assign_realm_roles(
+                admin.get_users({"email": e, "exact": True})[0]["id"], [role]))
+        if p["mode"] == "exact":
+            for email, user in sorted(holders.items()):
+                if email not in wanted_admins and not (user.get("username") or "").startswith("service-account-"):
+                    do("revoke cpi-admin from %s" % email, admin.delete_realm_roles_of_user, user["id"], [role])
+        clients = dict((c["clientId"], c) for c in admin.get_clients())
+        for account in p["service_accounts"]:
+            client_id = "sa-" + account["id"]
+            secret = account.get("secret")
+            if is_reference(secret):
+                resolver = resolver or VaultResolver(p)
+                secret = resolver.resolve(secret)
+            if secret:
+                module.no_log_values.add(secret)
+            payload = {"clientId": client_id, "enabled": True, "publicClient": False, "serviceAccountsEnabled": True,
+                       "standardFlowEnabled": False, "directAccessGrantsEnabled": False,
+                       "description": account.get("description") or "service account %s" % account["id"]}
+            current = clients.get(client_id)
+            if current is None:
+                do("create client %s" % client_id, admin.create_client, dict(payload, **({"secret": secret} if secret else {})))
+                current_roles = set()
+            else:
+                if any(current.get(k) != v for k, v in payload.items()) or (
+                        secret and (admin.get_client_secrets(current["id"]) or {}).get("value") != secret):
+                    do("update client %s" % client_id, admin.update_client, current["id"],
+                       dict(payload, **({"secret": secret} if secret else {})))
+                user = admin.get_client_service_account_user(current["id"])
+                current_roles = set(r["name"] for r in admin.get_realm_roles_of_user(user["id"]))
+            managed = {"cpi-admin", "devops", "viewer"}
+            missing = sorted(set(account["roles"]) - current_roles)
+            extra = sorted((current_roles & managed) - set(account["roles"]))
+            if missing:
+                do("grant %s to %s" % (", ".join(missing), client_id), lambda c=client_id, m=missing: admin.assign_realm_roles(
+                    admin.get_client_service_account_user(admin.get_client_id(c))["id"],
+                    [admin.get_realm_role(n) for n in m]))
+            if extra:
+                do("revoke %s from %s" % (", ".join(extra), client_id), lambda c=client_id, x=extra: admin.delete_realm_roles_of_user(
+                    admin.get_client_service_account_user(admin.get_client_id(c))["id"],
+                    [admin.get_realm_role(n) for n in x]))
+        if not module.check_mode:
+            for function, args in run:
+                function(*args)
+        final = sorted(wanted_admins) if p["mode"] == "exact" else sorted(set(wanted_admins) | set(holders))
+    except (KeycloakConnectionError, VaultRefError) as exc:
+        module.fail_json(msg=str(exc))
+    except KeycloakError as exc:
+        module.fail_json(msg="Keycloak refused a request: HTTP %s %s"
+                             % (getattr(exc, "response_code", "?"), getattr(exc, "error_message", "")))
+    module.exit_json(changed=bool(operations), operations=operations, admins=final)
+
+
+if __name__ == "__main__":
+    main()
