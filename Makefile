@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COLLECTION := collections/ansible_collections/stoa/platform
 
-.PHONY: help setup services-up services-down services-status test unit integration lint sanity bench bench-openapi bench-gateway clean
+.PHONY: help setup services-up services-down services-status test unit integration lint sanity bench bench-openapi bench-gateway bench-keycloak clean
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^#   //'
@@ -65,13 +65,16 @@ sanity: setup
 	cd $(COLLECTION) && PATH="$(abspath $(BIN)):$$PATH" ansible-test sanity --venv --python 3.11 --color no
 
 # Measurements against peer tools, printed as ratios (not tests).
-bench: bench-openapi bench-gateway
+bench: bench-openapi bench-gateway bench-keycloak
 
 bench-openapi: setup
 	$(BIN)/python benchmarks/openapi_downgrade.py
 
 bench-gateway: setup
 	$(BIN)/python benchmarks/gateway_converge.py
+
+bench-keycloak: setup
+	$(BIN)/python benchmarks/keycloak_tenant.py
 
 clean: services-down
 	rm -rf .stoa $(COLLECTION)/tests/output
