@@ -1,8 +1,10 @@
-"""The webMethods API Gateway simulator (``stoa-gateway-sim``) as a local service.
+"""The webMethods API Gateway simulator (``stoa-gateway-sim``) as local services, one per environment.
 
 The real gateway cannot run here; the simulator answers its admin REST API on
-127.0.0.1. Like OpenBao's dev mode it keeps its state in memory, so a restart
-starts from a fresh gateway; the admin password is random per start and only
+127.0.0.1. The design runs one gateway per environment, so there are three:
+``gateway`` (dev, 15555), ``gateway-staging`` (15556) and ``gateway-prod``
+(15557). Like OpenBao's dev mode each keeps its state in memory, so a restart
+starts from a fresh gateway; the admin passwords are random per start and only
 written to ``.stoa/services.env``.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .process import Service
 @dataclass
 class GatewaySimulator(Service):
     name: str = "gateway"
+    environment: str = "dev"
     port: int = int(os.environ.get("STOA_GATEWAY_PORT", "15555"))
     start_timeout: float = 30.0
     username: str = "Administrator"
@@ -35,7 +38,7 @@ class GatewaySimulator(Service):
 
     @property
     def password_file(self) -> Path:
-        return paths.state("gateway", "admin-password")
+        return paths.state(self.name, "admin-password")
 
     def password(self) -> str:
         return self.password_file.read_text().strip()
@@ -52,8 +55,23 @@ class GatewaySimulator(Service):
         return requests.get(f"{self.url}/rest/apigateway/health", timeout=2).status_code == 200
 
     def endpoints(self) -> dict[str, str]:
-        return {
-            "STOA_GATEWAY_URL": self.url,
-            "STOA_GATEWAY_USERNAME": self.username,
-            "STOA_GATEWAY_PASSWORD": self.password(),
-        }
+        prefix = "STOA_GATEWAY_%s_" % self.environment.upper()
+        found = {prefix + "URL": self.url, prefix + "USERNAME": self.username, prefix + "PASSWORD": self.password()}
+        if self.environment == "dev":  # the default gateway of tests and of operators' shells
+            found.update(STOA_GATEWAY_URL=self.url, STOA_GATEWAY_USERNAME=self.username,
+                         STOA_GATEWAY_PASSWORD=self.password())
+        return found
+
+
+@dataclass
+class StagingGatewaySimulator(GatewaySimulator):
+    name: str = "gateway-staging"
+    environment: str = "staging"
+    port: int = int(os.environ.get("STOA_GATEWAY_STAGING_PORT", "15556"))
+
+
+@dataclass
+class ProdGatewaySimulator(GatewaySimulator):
+    name: str = "gateway-prod"
+    environment: str = "prod"
+    port: int = int(os.environ.get("STOA_GATEWAY_PROD_PORT", "15557"))

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import paths
-from .gateway import GatewaySimulator
+from .gateway import GatewaySimulator, ProdGatewaySimulator, StagingGatewaySimulator
 from .kafka import Kafka
 from .keycloak import Keycloak
 from .process import Service, ServiceError, port_is_bound
@@ -22,7 +22,10 @@ SERVICES: dict[str, type[Service]] = {
     "vault": Vault,
     "keycloak": Keycloak,
     "kafka": Kafka,
-    "gateway": GatewaySimulator,  # the webMethods API Gateway simulator
+    # The webMethods API Gateway simulator, one per environment as the design deploys gateways.
+    "gateway": GatewaySimulator,
+    "gateway-staging": StagingGatewaySimulator,
+    "gateway-prod": ProdGatewaySimulator,
 }
 
 

@@ -1,0 +1,120 @@
+"""The job playbooks against the gateway simulators and a real bare GitOps remote."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+import stoa_tools  # noqa: F401
+from ansible_collections.stoa.platform.plugins.module_utils.gateway_api_converge import ApiConverger, DesiredApi
+from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayClient
+
+ROOT = Path(__file__).resolve().parents[2]
+OAS = {"openapi": "3.0.3", "info": {"title": "X", "version": "1.0"}, "servers": [{"url": "http://x.backend/v1"}],
+       "paths": {"/x": {"get": {"responses": {"200": {"description": "ok"}}}}}}
+
+
+def git(*args, cwd):
+    return subprocess.run(["git", "-c", "user.name=seed", "-c", "user.email=seed@stoa.local", *args], cwd=cwd,
+                          check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def remote(tmp_path):
+    seed = tmp_path / "seed"
+    shutil.copytree(ROOT / "examples" / "gitops", seed)
+    git("init", "--quiet", "--initial-branch=main", cwd=seed)
+    git("add", ".", cwd=seed)
+    git("commit", "--quiet", "-m", "seed", cwd=seed)
+    bare = tmp_path / "remote.git"
+    git("clone", "--quiet", "--bare", str(seed), str(bare), cwd=tmp_path)
+    return bare
+
+
+def job(playbook, tmp_path, sim, *extra, inventory="dev", services=None):
+    env = {**os.environ, **(services or {}), "STOA_WORK_DIR": str(tmp_path / "work"), "ANSIBLE_FORCE_COLOR": "0",
+           f"STOA_GATEWAY_{inventory.upper()}_URL": sim.url, f"STOA_GATEWAY_{inventory.upper()}_PASSWORD": sim.password}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", f"inventories/{inventory}",
+            f"playbooks/{playbook}"]
+    for item in extra:
+        args += ["-e", item]
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def recap_changed(output):
+    return int(output.split("PLAY RECAP")[-1].split("changed=")[1].split()[0])
+
+
+def test_deploy_api_then_rerun_changes_nothing(remote, tmp_path, gateway_sim):
+    first = job("deploy_api.yml", tmp_path, gateway_sim, "tenant_id=tenant-demo", "api_name=petstore-api",
+                "environment=dev", f"gitops_repo={remote}")
+    assert first.returncode == 0, first.stdout[-5000:]
+    assert "tenant-demo/petstore-api 1.0.0 in dev: changed" in first.stdout
+    gateway_sim.clear_log()
+    again = job("deploy_api.yml", tmp_path, gateway_sim, "tenant_id=tenant-demo", "api_name=petstore-api",
+                "environment=dev", f"gitops_repo={remote}")
+    assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout[-3000:]
+    assert gateway_sim.requests() and gateway_sim.non_get_requests() == []
+
+
+def test_missing_or_malformed_extra_vars_fail_in_the_first_task(tmp_path, gateway_sim):
+    result = job("deploy_api.yml", tmp_path, gateway_sim, json.dumps({"api_name": "Petstore API", "environment": "production"}))
+    assert result.returncode != 0
+    recap = result.stdout.split("PLAY RECAP")[-1]
+    assert "ok=0" in recap and "failed=1" in recap  # nothing ran before the check
+    for expected in ("missing extra var tenant_id (the tenant, as in iam/tenants.yaml)",
+                     "missing extra var gitops_repo",
+                     "extra var api_name: 'Petstore API' does not match",
+                     "extra var environment: 'production' is not one of dev"):
+        assert expected in result.stdout, expected
+
+
+@pytest.fixture
+def weather_key(vault_service):
+    import hvac
+
+    client = hvac.Client(url=vault_service["VAULT_ADDR"], token=vault_service["VAULT_TOKEN"])
+    client.secrets.kv.v2.create_or_update_secret(path="dev/weather-api", secret={"api_key": "k-" + os.urandom(6).hex()},
+                                                 mount_point="secret")
+    return vault_service
+
+
+def test_sync_gateway_reports_drift_repairs_and_prunes_only_tagged(remote, tmp_path, gateway_sim, weather_key):
+    report = tmp_path / "report.json"
+    base = ["environment=dev", f"gitops_repo={remote}", f"report_path={report}"]
+    first = job("sync_gateway.yml", tmp_path, gateway_sim, *base, services=weather_key)
+    assert first.returncode == 0, first.stdout[-5000:]
+    client = GatewayClient(gateway_sim.url, gateway_sim.username, gateway_sim.password)
+    # Drift: a changed rate limit on petstore, an extra API tagged tenant-demo, an untagged API.
+    petstore = next(a for a in client.list_apis() if a["apiName"] == "petstore-api")
+    policy = client.get_policy(client.get_api(petstore["id"])["policies"][0])
+    ids = [e["enforcementObjectId"] for s in policy["policyEnforcements"] for e in s["enforcements"]]
+    throttle = next(a for a in client.get_policy_actions(ids) if a["templateKey"] == "throttle")
+    throttle["parameters"][0]["parameters"][2]["values"] = ["999999"]
+    client.update_policy_action(throttle["id"], throttle)
+    ApiConverger(client).present(DesiredApi("legacy-api", "1.0", document=OAS, document_type="openapi",
+                                            tenant="tenant-demo"))
+    ApiConverger(client).present(DesiredApi("hand-made", "1.0", document=OAS, document_type="openapi"))
+
+    drift = job("sync_gateway.yml", tmp_path, gateway_sim, *base, services=weather_key)
+    assert drift.returncode == 0, drift.stdout[-5000:]
+    found = json.loads(report.read_text())
+    assert [(r["api"], r["operations"]) for r in found["repaired"]] == [("tenant-demo/petstore-api", ["update_rate_limit"])]
+    assert [e["name"] for e in found["extra"]] == ["legacy-api"] and found["removed"] == []
+    assert [e["name"] for e in found["untagged"]] == ["hand-made"]
+    names = {a["apiName"] for a in client.list_apis()}
+    assert {"legacy-api", "hand-made", "petstore-api", "weather-api"} <= names
+
+    pruned = job("sync_gateway.yml", tmp_path, gateway_sim, *base, "prune=true", services=weather_key)
+    assert pruned.returncode == 0, pruned.stdout[-5000:]
+    found = json.loads(report.read_text())
+    assert [e["name"] for e in found["removed"]] == ["legacy-api"] and found["repaired"] == []
+    names = {a["apiName"] for a in client.list_apis()}
+    assert "legacy-api" not in names and "hand-made" in names
