@@ -118,3 +118,44 @@ def test_sync_gateway_reports_drift_repairs_and_prunes_only_tagged(remote, tmp_p
     assert [e["name"] for e in found["removed"]] == ["legacy-api"] and found["repaired"] == []
     names = {a["apiName"] for a in client.list_apis()}
     assert "legacy-api" not in names and "hand-made" in names
+
+
+def test_rollback_restores_the_previous_spec_under_the_same_id(remote, tmp_path, gateway_sim):
+    work = tmp_path / "edit"
+    git("clone", "--quiet", str(remote), str(work), cwd=tmp_path)
+    spec = work / "tenants/tenant-demo/apis/petstore-api/openapi.yaml"
+    spec.write_text(spec.read_text().replace("  /pets/{petId}:", "  /pets/search:\n    get:\n      responses:\n"
+                                             "        \"200\": {description: found}\n  /pets/{petId}:"))
+    git("commit", "--quiet", "-am", "petstore: /pets/search", cwd=work)
+    git("push", "--quiet", "origin", "main", cwd=work)
+    base = ["tenant_id=tenant-demo", "api_name=petstore-api", "environment=dev", f"gitops_repo={remote}"]
+    deployed = job("deploy_api.yml", tmp_path, gateway_sim, *base)
+    assert deployed.returncode == 0, deployed.stdout[-4000:]
+    client = GatewayClient(gateway_sim.url, gateway_sim.username, gateway_sim.password)
+    api_id = next(a["id"] for a in client.list_apis() if a["apiName"] == "petstore-api")
+    assert "/pets/search" in client.export_api(api_id)["paths"]
+
+    rolled = job("rollback.yml", tmp_path, gateway_sim, *base)
+    assert rolled.returncode == 0, rolled.stdout[-4000:]
+    assert [a["id"] for a in client.list_apis() if a["apiName"] == "petstore-api"] == [api_id]
+    exported = client.export_api(api_id)
+    assert "/pets/search" not in exported["paths"] and "/pets/{petId}" in exported["paths"]
+    assert client.get_api(api_id)["isActive"]
+
+
+def test_prod_refuses_without_an_approved_request(remote, tmp_path, gateway_sim):
+    base = ["tenant_id=tenant-demo", "api_name=petstore-api", "environment=prod", f"gitops_repo={remote}"]
+    missing = job("promote.yml", tmp_path, gateway_sim, *base, inventory="prod")
+    assert missing.returncode != 0 and "missing extra var promotion_request_id" in missing.stdout
+    unknown = job("promote.yml", tmp_path, gateway_sim, *base, "promotion_request_id=PR-2026-0042", inventory="prod")
+    assert unknown.returncode != 0
+    assert "PR-2026-0042 is not in the repository" in unknown.stdout
+    from ansible_collections.stoa.platform.plugins.module_utils.gitops_requests import Git, perform
+
+    clone = tmp_path / "requests"
+    git("clone", "--quiet", str(remote), str(clone), cwd=tmp_path)
+    pending = perform(Git(str(clone)), "create", "demo-devops@cab-i.com", tenant="tenant-demo",
+                      target={"name": "petstore-api", "version": "1.0.0"}, justification="test")["request_id"]
+    refused = job("promote.yml", tmp_path, gateway_sim, *base, f"promotion_request_id={pending}", inventory="prod")
+    assert refused.returncode != 0 and f"{pending} is pending, not approved" in refused.stdout
+    assert gateway_sim.non_get_requests() == []  # nothing reached the prod gateway
