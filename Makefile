@@ -1,4 +1,5 @@
 # STOA automation: one entry point for people and CI.
+#   make demo           the platform's story end to end on local servers (set-up included)
 #   make setup          .venv with everything pinned in pyproject.toml/constraints.txt
 #   make services-up    OpenBao, Keycloak, Kafka on 127.0.0.1 (endpoints in .stoa/services.env)
 #   make test           setup + unit/integration tests + ansible-lint + ansible-test sanity
@@ -15,7 +16,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COLLECTION := collections/ansible_collections/stoa/platform
 
-.PHONY: help setup services-up services-down services-status test unit integration lint sanity bench bench-openapi bench-gateway bench-keycloak clean
+.PHONY: help demo setup services-up services-down services-status test unit integration lint sanity bench bench-openapi bench-gateway bench-keycloak clean
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^#   //'
@@ -29,6 +30,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
+
+demo: setup
+	$(BIN)/stoa-demo
 
 services-up: setup
 	$(BIN)/stoa-services up

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,8 @@ def remote(tmp_path):
 def job(playbook, tmp_path, sim, *extra, inventory="dev", services=None):
     env = {**os.environ, **(services or {}), "STOA_WORK_DIR": str(tmp_path / "work"), "ANSIBLE_FORCE_COLOR": "0",
            f"STOA_GATEWAY_{inventory.upper()}_URL": sim.url, f"STOA_GATEWAY_{inventory.upper()}_PASSWORD": sim.password}
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    if "KAFKA_BOOTSTRAP_SERVERS" not in (services or {}):
+        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", f"inventories/{inventory}",
             f"playbooks/{playbook}"]
     for item in extra:
@@ -159,3 +161,95 @@ def test_prod_refuses_without_an_approved_request(remote, tmp_path, gateway_sim)
     refused = job("promote.yml", tmp_path, gateway_sim, *base, f"promotion_request_id={pending}", inventory="prod")
     assert refused.returncode != 0 and f"{pending} is pending, not approved" in refused.stdout
     assert gateway_sim.non_get_requests() == []  # nothing reached the prod gateway
+
+
+def self_signed(days: int) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"expires-in-{days}")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=days)).sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+def test_certificate_check_sorts_endpoint_and_vault_certificates_by_severity(tmp_path, vault_service, gateway_sim):
+    import socket
+    import ssl
+    import threading
+
+    import hvac
+
+    cert, key = self_signed(5)
+    (tmp_path / "c.pem").write_text(cert)
+    (tmp_path / "k.pem").write_text(key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+
+    def serve():
+        for _ in range(3):
+            connection, _address = listener.accept()
+            try:
+                with context.wrap_socket(connection, server_side=True) as tls:
+                    tls.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    vault = hvac.Client(url=vault_service["VAULT_ADDR"], token=vault_service["VAULT_TOKEN"])
+    vault.secrets.kv.v2.create_or_update_secret(path="dev/certs/portal", secret={"certificate": self_signed(20)[0]},
+                                                mount_point="secret")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventories/dev", "playbooks/check_certificates.yml",
+         "-e", "environment=dev", "-e", json.dumps({
+             "certificate_endpoints": ["127.0.0.1:%d" % listener.getsockname()[1], "127.0.0.1:9"],
+             "certificate_vault_refs": ["vault:secret/data/dev/certs/portal#certificate"]})],
+        cwd=ROOT, env={**os.environ, **vault_service}, capture_output=True, text=True, check=False)
+    listener.close()
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "dev: unreadable 1, critical 1, warning 1" in result.stdout, result.stdout[-1500:]
+
+
+def test_every_job_reports_start_and_result_to_kafka_and_a_kafka_outage_only_warns(remote, tmp_path, gateway_sim,
+                                                                                   kafka_service):
+    from confluent_kafka import Consumer
+
+    trace = "trace-" + os.urandom(5).hex()
+    base = ["tenant_id=tenant-demo", "api_name=petstore-api", "environment=dev", f"gitops_repo={remote}",
+            f"trace_id={trace}"]
+    ran = job("deploy_api.yml", tmp_path, gateway_sim, *base, services=kafka_service)
+    assert ran.returncode == 0, ran.stdout[-3000:]
+    consumer = Consumer({"bootstrap.servers": kafka_service["KAFKA_BOOTSTRAP_SERVERS"], "group.id": trace,
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe(["audit-log", "deploy-results"])
+    seen = []
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                event = json.loads(message.value())
+                if event.get("trace_id") == trace:
+                    seen.append((message.topic(), event["type"]))
+                    if len(seen) == 3:
+                        break
+    finally:
+        consumer.close()
+    assert sorted(seen) == [("audit-log", "job-started"), ("audit-log", "job-succeeded"),
+                            ("deploy-results", "job-succeeded")]
+    down = job("deploy_api.yml", tmp_path, gateway_sim, *base,
+               services={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "STOA_JOB_EVENTS_TIMEOUT": "2"})
+    assert down.returncode == 0, down.stdout[-3000:]
+    assert "not published to Kafka" in down.stdout + down.stderr

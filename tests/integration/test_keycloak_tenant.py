@@ -6,6 +6,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import hvac
@@ -127,6 +128,9 @@ def test_iam_sync_role_converges_the_example_repository_and_publishes_an_event(k
     from confluent_kafka import Consumer
 
     vault = hvac.Client(url=keycloak_env["env"]["VAULT_ADDR"], token=keycloak_env["env"]["VAULT_TOKEN"])
+    for user in ("demo-cpi", "demo-devops"):  # the example repository's initialPasswordRef
+        vault.secrets.kv.v2.create_or_update_secret(path="dev/iam/" + user, secret={"password": secrets.token_urlsafe(12)},
+                                                    mount_point="secret")
     vault.secrets.kv.v2.create_or_update_secret(path="platform/service-accounts/awx",
                                                 secret={"client_secret": secrets.token_urlsafe(16)},
                                                 mount_point="secret")
@@ -146,7 +150,8 @@ def test_iam_sync_role_converges_the_example_repository_and_publishes_an_event(k
     consumer.subscribe(["audit-log"])
     try:
         events = []
-        for _ in range(40):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is not None and not message.error():
                 events.append(json.loads(message.value()))

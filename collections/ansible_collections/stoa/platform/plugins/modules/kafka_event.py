@@ -17,6 +17,8 @@ description:
   - Publishes one JSON event (the platform's envelope, C(id), C(type), C(source), C(time), C(trace_id), C(data)) to a
     topic such as C(deploy-results), C(audit-log), C(notifications) or C(iam-sync), with confluent-kafka, and waits
     for the broker's acknowledgement.
+  - Publishing is a notification, not a change to what a job manages, so the module reports C(changed=false) and
+    says in RV(published) whether the broker acknowledged the event.
   - When Kafka cannot be reached, or no bootstrap servers are configured, the module warns and reports
     C(published=false) instead of failing, so a job never fails because its notification could not be sent, unless
     O(required=true).
@@ -160,7 +162,8 @@ def main():
     if outcome.get("error") is not None or "partition" not in outcome:
         give_up("Kafka at %s did not acknowledge event %s on %s: %s"
                 % (p["bootstrap_servers"], p["event_type"], p["topic"], outcome.get("error") or "timed out"))
-    result.update(changed=True, published=True, partition=outcome["partition"], offset=outcome["offset"])
+    # An event is a notification, not a change to anything the job manages: reruns stay "ok".
+    result.update(published=True, partition=outcome["partition"], offset=outcome["offset"])
     module.exit_json(**result)
 
 

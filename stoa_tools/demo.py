@@ -1,0 +1,196 @@
+"""stoa-demo (make demo): the design's phase 6 story, end to end, on the local servers.
+
+Starts OpenBao, Keycloak, Kafka and the three gateway simulators (dev, staging,
+prod), makes a GitOps remote from examples/gitops (two commits, so that a
+rollback has somewhere to go), and runs the platform's own job playbooks the
+way AWX would, one line per step. A second run changes nothing: every
+converging step reports "no change". Logs of every step are in .stoa/demo/.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import hvac
+import requests
+import yaml
+
+from . import _COLLECTIONS  # noqa: F401  (puts the collection on sys.path)
+from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayClient  # noqa: E402
+from local_services import paths, registry  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = paths.STATE_DIR / "demo"
+REMOTE = DEMO / "gitops.git"
+USERS = {"demo-cpi@cab-i.com": "dev/iam/demo-cpi", "demo-devops@cab-i.com": "dev/iam/demo-devops"}
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", "-c", "user.name=STOA demo", "-c", "user.email=demo@stoa.local", *args], cwd=cwd,
+                          check=True, capture_output=True, text=True).stdout
+
+
+def make_remote() -> bool:
+    """The GitOps remote: examples/gitops, then a change to petstore-api. Kept between runs."""
+    if REMOTE.exists():
+        return False
+    seed = DEMO / "seed"
+    shutil.rmtree(seed, ignore_errors=True)
+    shutil.copytree(ROOT / "examples" / "gitops", seed)
+    git("init", "--quiet", "--initial-branch=main", cwd=seed)
+    git("add", ".", cwd=seed)
+    git("commit", "--quiet", "-m", "tenant-demo: petstore-api and weather-api", cwd=seed)
+    spec = seed / "tenants/tenant-demo/apis/petstore-api/openapi.yaml"
+    spec.write_text(spec.read_text().replace("  /pets/{petId}:", "  /pets/search:\n    get:\n      operationId: searchPets\n"
+                                             "      responses:\n        \"200\": {description: Matching pets}\n"
+                                             "  /pets/{petId}:"))
+    git("commit", "--quiet", "-am", "petstore-api: search pets", cwd=seed)
+    git("clone", "--quiet", "--bare", str(seed), str(REMOTE), cwd=DEMO)
+    shutil.rmtree(seed)
+    return True
+
+
+def seed_vault(env: dict) -> None:
+    """Secrets the repository refers to; created once, kept between runs."""
+    client = hvac.Client(url=env["VAULT_ADDR"], token=env["VAULT_TOKEN"])
+    wanted = {path: {"password": secrets.token_urlsafe(12)} for path in USERS.values()}
+    for environment in ENVIRONMENTS:
+        wanted[f"{environment}/weather-api"] = {"api_key": secrets.token_hex(16)}
+    wanted["platform/service-accounts/awx"] = {"client_secret": secrets.token_urlsafe(24)}
+    for path, data in wanted.items():
+        try:
+            client.secrets.kv.v2.read_secret_version(path=path, mount_point="secret", raise_on_deleted_version=True)
+        except hvac.exceptions.InvalidPath:
+            client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, mount_point="secret")
+
+
+class Story:
+    def __init__(self, env: dict):
+        self.env, self.steps, self.number = env, [], 0
+
+    def job(self, title: str, playbook: str, inventory: str = "dev", converging: bool = True, **extra) -> dict:
+        self.number += 1
+        log = DEMO / f"{self.number:02d}-{Path(playbook).stem}-{inventory}.log"
+        args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", f"inventories/{inventory}", playbook,
+                "-e", json.dumps(dict(extra, trace_id=f"demo-{self.number:02d}"))]
+        began = time.monotonic()
+        done = subprocess.run(args, cwd=ROOT, env=self.env, capture_output=True, text=True, check=False)
+        log.write_text(done.stdout + done.stderr)
+        recap = done.stdout.split("PLAY RECAP")[-1]
+        changed = sum(int(n) for n in re.findall(r"changed=(\d+)", recap))
+        state = "FAILED" if done.returncode else ("changed %d" % changed if changed else "no change")
+        print(f"[{self.number:2d}] {title:58} {state:12} {time.monotonic() - began:5.1f} s", flush=True)
+        self.steps.append({"title": title, "changed": changed, "converging": converging, "ok": not done.returncode})
+        if done.returncode:
+            print(f"     see {log}", flush=True)
+            tail = [line for line in done.stdout.splitlines() if "msg:" in line or "FAILED" in line][-3:]
+            print("\n".join("     " + line.strip() for line in tail), flush=True)
+            raise SystemExit(1)
+        artifacts = re.findall(r"(PR-\d{4}-\d{4}) is (?:pending|approved)", done.stdout)
+        return {"request_id": artifacts[-1] if artifacts else None, "stdout": done.stdout}
+
+
+def requests_in_remote() -> list[dict]:
+    show = DEMO / "inspect"
+    shutil.rmtree(show, ignore_errors=True)
+    git("clone", "--quiet", str(REMOTE), str(show), cwd=DEMO)
+    found = [yaml.safe_load(p.read_text()) for p in sorted((show / "requests/prod").rglob("PR-*.yaml"))]
+    shutil.rmtree(show)
+    return found
+
+
+def summary(env: dict) -> None:
+    print("\nWho can log in (password grant on control-plane-ui, realm stoa), and their token claims:")
+    vault = hvac.Client(url=env["VAULT_ADDR"], token=env["VAULT_TOKEN"])
+    for user, path in USERS.items():
+        password = vault.secrets.kv.v2.read_secret_version(path=path, mount_point="secret",
+                                                           raise_on_deleted_version=True)["data"]["data"]["password"]
+        token = requests.post(f"{env['KEYCLOAK_URL']}/realms/stoa/protocol/openid-connect/token", timeout=30,
+                              data={"grant_type": "password", "client_id": "control-plane-ui", "username": user,
+                                    "password": password})
+        if token.status_code != 200:
+            print(f"  {user:24} cannot log in: HTTP {token.status_code}")
+            continue
+        payload = token.json()["access_token"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        roles = sorted(set(claims.get("roles", [])) & {"cpi-admin", "tenant-admin", "devops", "viewer"})
+        print(f"  {user:24} tenant_id={claims.get('tenant_id')}  roles={','.join(roles)}  (password in Vault at "
+              f"secret/{path})")
+    print("\nActive APIs per environment:")
+    for environment in ENVIRONMENTS:
+        upper = environment.upper()
+        client = GatewayClient(env[f"STOA_GATEWAY_{upper}_URL"], "Administrator", env[f"STOA_GATEWAY_{upper}_PASSWORD"])
+        for api in sorted(client.list_apis(), key=lambda a: a["apiName"]):
+            full = client.get_api(api["id"])
+            tags = (full.get("apiDefinition") or {}).get("apiTags") or []
+            spec = next((t.split(":", 1)[1] for t in tags if t.startswith("stoa-spec:")), "-")
+            print(f"  {environment:8} {api['apiName']:14} {api['apiVersion']:7} {'active' if api['isActive'] else 'inactive':9}"
+                  f" id {api['id']}  spec {spec}")
+    print("\nProduction promotion requests (history in Git):")
+    for request in requests_in_remote():
+        meta, target = request["metadata"], request["spec"]["target"]
+        print(f"  {meta['id']} {meta['tenant']}/{target['name']} {target['version']}: {request['status']['state']}")
+        for entry in request["status"]["history"]:
+            print(f"     {entry['at']}  {entry['action']:10} by {entry['by']}")
+    print(f"\nLogs: each step in {DEMO}/NN-<job>-<env>.log; services in {paths.STATE_DIR / 'logs'}; "
+          f"GitOps remote {REMOTE}")
+
+
+def main() -> int:
+    DEMO.mkdir(parents=True, exist_ok=True)
+    print("Starting the local services (OpenBao, Keycloak, Kafka, gateway simulators dev/staging/prod)...", flush=True)
+    registry.up()
+    env = {**os.environ, **registry.read_env_file(), "STOA_WORK_DIR": str(DEMO / "work"), "ANSIBLE_FORCE_COLOR": "0"}
+    created = make_remote()
+    seed_vault(env)
+    print(f"GitOps remote {REMOTE} ({'created' if created else 'kept from the last run'})\n", flush=True)
+    repo = str(REMOTE)
+    story = Story(env)
+    story.job("Provision tenant-demo (Keycloak, GitOps folder)", "playbooks/provision_tenant.yml",
+              tenant_id="tenant-demo", gitops_repo=repo, initial_password_temporary=False)
+    story.job("IAM sync (tenants, global admins, service accounts)", "playbooks/iam_sync.yml", gitops_repo=repo,
+              initial_password_temporary=False)
+    story.job("Sync aliases (dev)", "playbooks/sync_aliases.yml", environment="dev", gitops_repo=repo)
+    for api in ("petstore-api", "weather-api"):
+        story.job(f"Deploy {api} to dev", "playbooks/deploy_api.yml", tenant_id="tenant-demo", api_name=api,
+                  environment="dev", gitops_repo=repo)
+    # OIDC after the APIs: scope mappings and subscriptions point at API ids.
+    story.job("Configure gateway OIDC for tenant-demo (dev)", "playbooks/configure_gateway_oidc.yml",
+              tenant_id="tenant-demo", environment="dev", gitops_repo=repo)
+    story.job("Promote petstore-api to staging", "playbooks/promote.yml", inventory="staging",
+              tenant_id="tenant-demo", api_name="petstore-api", environment="staging", gitops_repo=repo)
+    done = [r for r in requests_in_remote() if r["spec"]["target"]["name"] == "petstore-api"
+            and r["status"]["state"] == "deployed"]
+    if done:
+        print(f"[--] {'Prod promotion ' + done[-1]['metadata']['id'] + ' already deployed':58} no change", flush=True)
+    else:
+        created_request = story.job("Create a prod promotion request (demo-devops)", "playbooks/promotion_request.yml",
+                                    converging=False, gitops_repo=repo, action="create", actor="demo-devops@cab-i.com",
+                                    tenant_id="tenant-demo", api_name="petstore-api", api_version="1.0.0",
+                                    justification="Pet search for the portal")
+        request_id = created_request["request_id"]
+        story.job(f"Approve {request_id} (demo-cpi, tenant admin)", "playbooks/promotion_request.yml",
+                  converging=False, gitops_repo=repo, action="approve", actor="demo-cpi@cab-i.com",
+                  promotion_request_id=request_id, comment="staging tests green")
+        story.job(f"Deploy petstore-api to prod under {request_id}", "playbooks/promote.yml", inventory="prod",
+                  converging=False, tenant_id="tenant-demo", api_name="petstore-api", environment="prod",
+                  gitops_repo=repo, promotion_request_id=request_id)
+    story.job("Roll petstore-api back in prod (previous commit)", "playbooks/rollback.yml", inventory="prod",
+              tenant_id="tenant-demo", api_name="petstore-api", environment="prod", gitops_repo=repo)
+    summary(env)
+    changed = [s["title"] for s in story.steps if s["converging"] and s["changed"]]
+    print("\nConverging steps that changed something: %s" % (", ".join(changed) if changed else "none"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
