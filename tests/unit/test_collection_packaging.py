@@ -100,3 +100,18 @@ def test_gitops_modules_render():
         rendered = run(str(BIN / "ansible-doc"), module)
         assert rendered.returncode == 0, rendered.stderr
         assert "EXAMPLES" in rendered.stdout and "RETURN VALUES" in rendered.stdout
+
+
+def test_every_plugin_renders():
+    """Every module, lookup, callback and filter of the collection has documentation ansible-doc can render."""
+    plugins = COLLECTION / "plugins"
+    kinds = {"module": sorted(p.stem for p in (plugins / "modules").glob("*.py")),
+             "lookup": sorted(p.stem for p in (plugins / "lookup").glob("*.py")),
+             "callback": sorted(p.stem for p in (plugins / "callback").glob("*.py")),
+             "filter": sorted(p.stem for p in (plugins / "filter").glob("*.yml"))}
+    for kind, names in kinds.items():
+        assert names, kind
+        rendered = run(str(BIN / "ansible-doc"), "-t", kind, *["stoa.platform." + n for n in names])
+        assert rendered.returncode == 0, (kind, rendered.stderr)
+        for name in names:
+            assert "stoa.platform." + name in rendered.stdout, (kind, name)
