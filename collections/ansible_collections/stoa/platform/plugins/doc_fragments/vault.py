@@ -20,6 +20,7 @@ options:
   vault_auth_method:
     description:
       - How to log in to Vault.
+      - If not set, the value of the E(VAULT_AUTH_METHOD) environment variable is used, else V(token).
     type: str
     choices: [token, approle]
     default: token

@@ -51,7 +51,16 @@ def global_admins(admins):
             for a in admins or [] if a.get("role", "cpi-admin") == "cpi-admin"]
 
 
+def awx_workflow_node(node):
+    """A node of awx/objects.yml -> one workflow_nodes item of awx.awx.workflow_job_template."""
+    return {"identifier": node["identifier"],
+            "unified_job_template": {"name": node["job_template"], "type": "job_template"},
+            "related": {"success_nodes": [{"identifier": n} for n in node.get("success") or []],
+                        "failure_nodes": [{"identifier": n} for n in node.get("failure") or []]}}
+
+
 class FilterModule(object):
     def filters(self):
         return {"tenant_members": tenant_members, "tenant_spec": tenant_spec,
-                "service_account_spec": service_account_spec, "global_admins": global_admins}
+                "service_account_spec": service_account_spec, "global_admins": global_admins,
+                "awx_workflow_node": awx_workflow_node}

@@ -36,6 +36,8 @@ options:
     type: str
     choices: [token, approle]
     default: token
+    env:
+      - name: VAULT_AUTH_METHOD
   vault_token:
     description: Token for O(vault_auth_method=token).
     type: str

@@ -68,7 +68,8 @@ def vault_argument_spec():
     """Connection options of doc fragment stoa.platform.vault."""
     return dict(
         vault_addr=dict(type="str", fallback=(env_fallback, ["VAULT_ADDR"])),
-        vault_auth_method=dict(type="str", choices=["token", "approle"], default="token"),
+        vault_auth_method=dict(type="str", choices=["token", "approle"], default="token",
+                               fallback=(env_fallback, ["VAULT_AUTH_METHOD"])),
         vault_token=dict(type="str", no_log=True, fallback=(env_fallback, ["VAULT_TOKEN"])),
         vault_role_id=dict(type="str", fallback=(env_fallback, ["VAULT_ROLE_ID"])),
         vault_secret_id=dict(type="str", no_log=True, fallback=(env_fallback, ["VAULT_SECRET_ID"])),
