@@ -15,11 +15,12 @@ SCENARIOS = sorted(p.name for p in (EXTENSIONS / "molecule").iterdir() if (p / "
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_scenario_converges_is_idempotent_and_verifies(scenario, gateway_sim):
+def test_scenario_converges_is_idempotent_and_verifies(scenario, gateway_sim, tmp_path):
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, **gateway_sim.env, "PATH": f"{bin_dir}:{os.environ['PATH']}",
            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_FORCE_COLOR": "0",
-           "STOA_EXAMPLE_GITOPS": str(ROOT / "examples" / "gitops"), "MOLECULE_NO_LOG": "false"}
+           "STOA_EXAMPLE_GITOPS": str(ROOT / "examples" / "gitops"), "MOLECULE_NO_LOG": "false",
+           "STOA_WORK_DIR": str(tmp_path / "work")}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     result = subprocess.run([str(bin_dir / "molecule"), "test", "-s", scenario], cwd=EXTENSIONS, env=env,
                             capture_output=True, text=True, timeout=900, check=False)
