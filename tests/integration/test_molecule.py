@@ -1,23 +1,49 @@
-"""The molecule scenarios of the collection's roles (extensions/molecule), against a gateway simulator."""
+"""The molecule scenarios of the collection's roles (extensions/molecule).
+
+Each scenario runs on localhost with molecule's default driver: converge,
+idempotence, verify. This test gives them a fresh gateway simulator, the real
+OpenBao (with the secrets examples/gitops refers to) and the real Keycloak (a
+realm of their own, removed afterwards).
+"""
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
+import hvac
 import pytest
+from keycloak import KeycloakAdmin
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSIONS = ROOT / "collections" / "ansible_collections" / "stoa" / "platform" / "extensions"
 SCENARIOS = sorted(p.name for p in (EXTENSIONS / "molecule").iterdir() if (p / "molecule.yml").exists())
 
 
+@pytest.fixture
+def platform(vault_service, keycloak_service):
+    vault = hvac.Client(url=vault_service["VAULT_ADDR"], token=vault_service["VAULT_TOKEN"])
+    for path, data in {"dev/weather-api": {"api_key": secrets.token_hex(8)},
+                       "dev/iam/demo-cpi": {"password": secrets.token_urlsafe(12)},
+                       "dev/iam/demo-devops": {"password": secrets.token_urlsafe(12)},
+                       "platform/service-accounts/awx": {"client_secret": secrets.token_urlsafe(16)}}.items():
+        vault.secrets.kv.v2.create_or_update_secret(path=path, secret=data, mount_point="secret")
+    realm = "molecule-" + secrets.token_hex(3)
+    yield {**vault_service, **keycloak_service, "TEST_REALM": realm}
+    admin = KeycloakAdmin(server_url=keycloak_service["KEYCLOAK_URL"], username=keycloak_service["KEYCLOAK_ADMIN_USERNAME"],
+                          password=keycloak_service["KEYCLOAK_ADMIN_PASSWORD"], realm_name="master",
+                          user_realm_name="master")
+    if realm in [r["realm"] for r in admin.get_realms()]:
+        admin.delete_realm(realm)
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_scenario_converges_is_idempotent_and_verifies(scenario, gateway_sim, tmp_path):
+def test_scenario_converges_is_idempotent_and_verifies(scenario, gateway_sim, platform, tmp_path):
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, **gateway_sim.env, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+    env = {**os.environ, **platform, **gateway_sim.env, "PATH": f"{bin_dir}:{os.environ['PATH']}",
            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_FORCE_COLOR": "0",
            "STOA_EXAMPLE_GITOPS": str(ROOT / "examples" / "gitops"), "MOLECULE_NO_LOG": "false",
            "STOA_WORK_DIR": str(tmp_path / "work")}
