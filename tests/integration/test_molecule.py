@@ -47,8 +47,8 @@ def test_scenario_converges_is_idempotent_and_verifies(scenario, gateway_sim, pl
            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_FORCE_COLOR": "0",
            "STOA_EXAMPLE_GITOPS": str(ROOT / "examples" / "gitops"), "MOLECULE_NO_LOG": "false",
            "STOA_WORK_DIR": str(tmp_path / "work"),
-           # molecule keeps per-scenario state under the cache directory: start each run from none
-           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+           # molecule keeps per-scenario state (created, prepared...) in its ephemeral directory: start from none
+           "MOLECULE_EPHEMERAL_DIRECTORY": str(tmp_path / "molecule")}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     result = subprocess.run([str(bin_dir / "molecule"), "test", "-s", scenario], cwd=EXTENSIONS, env=env,
                             capture_output=True, text=True, timeout=900, check=False)
