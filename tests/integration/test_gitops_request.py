@@ -1,8 +1,6 @@
 """Promotion requests against a real bare Git remote: the workflow, the RBAC refusals, concurrency."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,6 +8,7 @@ import pytest
 import yaml
 
 import stoa_tools  # noqa: F401
+from gitops_remote import git, make_remote
 from ansible_collections.stoa.platform.plugins.module_utils.gitops_requests import Git, RequestError, perform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,22 +17,10 @@ DEVOPS, CPI, ADMIN, AWX, VIEWER = ("demo-devops@cab-i.com", "demo-cpi@cab-i.com"
 TARGET = {"name": "petstore-api", "version": "1.0.0"}
 
 
-def git(*args, cwd):
-    return subprocess.run(["git", "-c", "user.name=seed", "-c", "user.email=seed@stoa.local", *args], cwd=cwd,
-                          check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def remote(tmp_path):
     """A bare remote holding the example GitOps repository."""
-    seed = tmp_path / "seed"
-    shutil.copytree(ROOT / "examples" / "gitops", seed)
-    git("init", "--quiet", "--initial-branch=main", cwd=seed)
-    git("add", ".", cwd=seed)
-    git("commit", "--quiet", "-m", "seed", cwd=seed)
-    bare = tmp_path / "remote.git"
-    git("clone", "--quiet", "--bare", str(seed), str(bare), cwd=tmp_path)
-    return bare
+    return make_remote(tmp_path)
 
 
 def clone(remote: Path, name: str) -> Git:

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import requests
 
 import stoa_tools  # noqa: F401
+from gitops_remote import git, make_remote
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_api_converge import ApiConverger, DesiredApi
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayClient
 
@@ -21,21 +20,10 @@ OAS = {"openapi": "3.0.3", "info": {"title": "X", "version": "1.0"}, "servers": 
        "paths": {"/x": {"get": {"responses": {"200": {"description": "ok"}}}}}}
 
 
-def git(*args, cwd):
-    return subprocess.run(["git", "-c", "user.name=seed", "-c", "user.email=seed@stoa.local", *args], cwd=cwd,
-                          check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def remote(tmp_path):
-    seed = tmp_path / "seed"
-    shutil.copytree(ROOT / "examples" / "gitops", seed)
-    git("init", "--quiet", "--initial-branch=main", cwd=seed)
-    git("add", ".", cwd=seed)
-    git("commit", "--quiet", "-m", "seed", cwd=seed)
-    bare = tmp_path / "remote.git"
-    git("clone", "--quiet", "--bare", str(seed), str(bare), cwd=tmp_path)
-    return bare
+    """A bare remote holding the example GitOps repository."""
+    return make_remote(tmp_path)
 
 
 def job(playbook, tmp_path, sim, *extra, inventory="dev", services=None):

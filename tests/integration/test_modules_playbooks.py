@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,14 +65,10 @@ def test_gateway_alias_with_vault_never_prints_a_secret(tmp_path, gateway_sim, v
 
 def test_gitops_request_module(tmp_path):
     """The module on a clone of a real bare remote; the remote holds both commits afterwards."""
-    seed = tmp_path / "seed"
-    shutil.copytree(ROOT / "examples" / "gitops", seed)
-    for args in (["init", "--quiet", "--initial-branch=main"], ["add", "."], ["commit", "--quiet", "-m", "seed"]):
-        subprocess.run(["git", "-c", "user.name=seed", "-c", "user.email=seed@stoa.local", *args], cwd=seed, check=True)
-    subprocess.run(["git", "clone", "--quiet", "--bare", str(seed), str(tmp_path / "remote.git")], check=True)
-    subprocess.run(["git", "clone", "--quiet", str(tmp_path / "remote.git"), str(tmp_path / "clone")], check=True)
+    from gitops_remote import git, make_remote
+
+    git("clone", "--quiet", str(make_remote(tmp_path)), str(tmp_path / "clone"), cwd=tmp_path)
     result = run_playbook("gitops_request.yml", tmp_path, TEST_GITOPS_CLONE=str(tmp_path / "clone"))
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    log = subprocess.run(["git", "log", "--format=%ae %s", "main"], cwd=tmp_path / "remote.git", check=True,
-                         capture_output=True, text=True).stdout.splitlines()
+    log = git("log", "--format=%ae %s", "main", cwd=tmp_path / "remote.git").splitlines()
     assert [line.split(" ")[0] for line in log[:2]] == ["demo-cpi@cab-i.com", "demo-devops@cab-i.com"]

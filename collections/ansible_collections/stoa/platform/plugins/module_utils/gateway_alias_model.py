@@ -177,6 +177,15 @@ def _managed_subset(current, desired):
     return current
 
 
+def _drop_paths(node, paths):
+    """Remove the dotted ``paths`` (the secrets) from a nested dict, in place."""
+    for path in paths:
+        parent_path, _dot, key = path.rpartition(".")
+        parent = _get_path(node, parent_path) if parent_path else node
+        if isinstance(parent, dict):
+            parent.pop(key, None)
+
+
 def view(alias, secret_paths=()):
     """An operator-facing view: no secret, the fingerprint instead."""
     if alias is None:
@@ -184,11 +193,7 @@ def view(alias, secret_paths=()):
     shown = copy.deepcopy(alias)
     description, recorded = split_description(shown.get("description"))
     shown["description"] = description
-    for path in secret_paths:
-        node_path, _dot, key = path.rpartition(".")
-        node = _get_path(shown, node_path) if node_path else shown
-        if isinstance(node, dict):
-            node.pop(key, None)
+    _drop_paths(shown, secret_paths)
     shown["secrets_fingerprint"] = recorded
     return shown
 
@@ -201,11 +206,7 @@ def comparable(alias, body, secret_paths):
     description, recorded = split_description(alias.get("description"))
     managed["description"] = description
     managed["secrets_fingerprint"] = recorded
-    for path in secret_paths:
-        node_path, _dot, key = path.rpartition(".")
-        node = _get_path(managed, node_path) if node_path else managed
-        if isinstance(node, dict):
-            node.pop(key, None)
+    _drop_paths(managed, secret_paths)
     return managed
 
 

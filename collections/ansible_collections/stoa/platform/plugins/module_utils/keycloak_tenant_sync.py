@@ -94,8 +94,9 @@ class TenantSync(object):
                                   for c, (_uuid, mappers) in self.client_mappers.items()),
         }
 
-    def desired_view(self):
-        current = self.current_view()
+    def desired_view(self, current=None):
+        """The view the plan leads to; ``current`` saves reading the current view a second time."""
+        current = current if current is not None else self.current_view()
         if self.state == "absent":
             return dict(current, groups={}, members={})
         members = {} if self.members_mode == "exact" else dict(

@@ -229,7 +229,8 @@ def main():
         sync = TenantSync(keycloak_admin(p, p["realm"]), p["tenant"], members, p["members_mode"], p["group_scheme"],
                           p["token_clients"], p["state"], resolve_password)
         sync.read()
-        before, after = sync.current_view(), sync.desired_view()
+        before = sync.current_view()
+        after = sync.desired_view(before)
         operations = sync.plan()
         if operations and not module.check_mode:
             sync.apply()
