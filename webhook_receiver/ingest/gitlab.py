@@ -1,0 +1,108 @@
+"""What a GitLab delivery is: its kind, its project, its dedupe key, and whether it concerns us.
+
+Facts used (shared/infra/03-gitlab-webhooks.md):
+
+- route on the body's ``object_kind`` (push, tag_push, merge_request, ...), not on
+  ``X-Gitlab-Event``: a system hook sends ``X-Gitlab-Event: System Hook`` for every kind;
+- ``Idempotency-Key`` (== ``webhook-id`` with signing) is kept when a delivery is re-sent:
+  it is the dedupe key;
+- the project is ``project.path_with_namespace`` / ``project.id`` (``project_id`` on pushes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+ZERO_SHA = "0" * 40
+ROUTED_KINDS = frozenset({"push", "tag_push", "merge_request"})
+
+
+class BadDelivery(ValueError):
+    """A body that is not a GitLab event we can read; ``reason`` is a metric label."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class Delivery:
+    """One authenticated delivery, ready to be stored.
+
+    ``status`` is ``accepted`` (ours, to be routed) or ``ignored`` (recorded with ``reason``).
+    """
+
+    kind: str
+    delivery_key: str | None
+    project: str
+    ref: str | None
+    before: str | None
+    after: str | None
+    status: str
+    reason: str | None
+    summary: dict[str, Any]
+
+
+def delivery_key(headers: Mapping[str, str]) -> str | None:
+    """The key GitLab keeps across re-sends: Idempotency-Key, else webhook-id (same value when signing)."""
+    key = headers.get("Idempotency-Key") or headers.get("webhook-id")
+    return key.strip()[:200] if key and key.strip() else None
+
+
+def _project_of(body: dict) -> tuple[str, int | None]:
+    project = body.get("project") if isinstance(body.get("project"), dict) else {}
+    path = project.get("path_with_namespace") or body.get("path_with_namespace") or ""
+    pid = project.get("id", body.get("project_id"))
+    return (path if isinstance(path, str) else ""), (pid if isinstance(pid, int) and not isinstance(pid, bool) else None)
+
+
+def is_our_project(body: dict, project: str, project_id: int | None) -> bool:
+    path, pid = _project_of(body)
+    if project_id is not None and pid is not None:
+        return pid == project_id
+    return bool(path) and path == project
+
+
+def classify(headers: Mapping[str, str], body: Any, project: str, project_id: int | None) -> Delivery:
+    """Reads an already-parsed JSON body. Raises :class:`BadDelivery` for a body that is no GitLab event,
+    or for a project hook of another project (a misconfigured hook: 4xx so GitLab shows it failing)."""
+    if not isinstance(body, dict):
+        raise BadDelivery("not_an_object", "the body is JSON but not an object")
+    kind = body.get("object_kind") or body.get("event_name")
+    if not isinstance(kind, str) or not kind:
+        raise BadDelivery("no_object_kind", "the body has no object_kind: not a GitLab event")
+    path, pid = _project_of(body)
+    system_hook = (headers.get("X-Gitlab-Event") or "").lower() == "system hook"
+    key = delivery_key(headers)
+    common = dict(kind=kind[:64], delivery_key=key, project=path or (str(pid) if pid is not None else ""))
+    if not is_our_project(body, project, project_id):
+        if system_hook:
+            # A system hook delivers every project's events: not an error, just not ours.
+            return Delivery(**common, ref=None, before=None, after=None, status="ignored",
+                            reason="other_project", summary={})
+        raise BadDelivery("unknown_project", f"project {common['project'] or '?'} is not the GitOps project "
+                          f"{project}: check the webhook's project")
+    ref = body.get("ref") if isinstance(body.get("ref"), str) else None
+    before = body.get("before") if isinstance(body.get("before"), str) else None
+    after = body.get("after") if isinstance(body.get("after"), str) else None
+    summary = summarise(kind, body)
+    if kind not in ROUTED_KINDS:
+        return Delivery(**common, ref=ref, before=before, after=after, status="ignored",
+                        reason=f"object_kind {kind} is not routed", summary=summary)
+    return Delivery(**common, ref=ref, before=before, after=after, status="accepted", reason=None, summary=summary)
+
+
+def summarise(kind: str, body: dict) -> dict[str, Any]:
+    """The few fields an operator reads in ``stoa-receiver events`` (the body itself is stored whole)."""
+    if kind in ("push", "tag_push"):
+        commits = body.get("commits") if isinstance(body.get("commits"), list) else []
+        last = commits[-1] if commits and isinstance(commits[-1], dict) else {}
+        author = last.get("author") if isinstance(last.get("author"), dict) else {}
+        return {"user": body.get("user_username"), "commits": body.get("total_commits_count", len(commits)),
+                "message": (last.get("title") or last.get("message") or "")[:200] or None,
+                "author": author.get("name"), "checkout_sha": body.get("checkout_sha")}
+    if kind == "merge_request":
+        attrs = body.get("object_attributes") if isinstance(body.get("object_attributes"), dict) else {}
+        return {"action": attrs.get("action"), "iid": attrs.get("iid"), "target_branch": attrs.get("target_branch"),
+                "merge_commit_sha": attrs.get("merge_commit_sha")}
+    return {}

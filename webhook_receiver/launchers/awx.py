@@ -1,0 +1,167 @@
+"""The AWX launcher, on awxkit (the client the design names), bearer token or basic auth.
+
+AWX facts relied on (shared/infra/04-awx-api.md):
+
+- a launch field whose ``ask_*_on_launch`` is false is *silently dropped* and listed in
+  ``ignored_fields``: :meth:`AwxLauncher.check` reads ``GET launch/`` of every template at
+  start-up, and a launch answer with ignored extra vars is an error, never a lost variable;
+- AWX has no idempotency key: every launch carries ``stoa_launch_id`` in its extra vars,
+  and :meth:`find` looks it up (``jobs/?extra_vars__icontains=``) before a retry;
+- terminal statuses are successful, failed, error, canceled; polling is batched with
+  ``jobs/?id__in=`` (as ansible-rulebook does).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+import requests
+from awxkit import api, config as awx_config, exceptions as awx_exc
+
+from . import JobStatus, LaunchError
+
+log = logging.getLogger("stoa.receiver.launcher")
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+AMBIGUOUS_STATUS = frozenset({502, 504})  # a proxy answered: AWX may have created the job
+
+
+def _status_code(error: Exception) -> int | None:
+    found = re.search(r"\((\d{3})\)", str(getattr(error, "status_string", "") or error))
+    return int(found.group(1)) if found else None
+
+
+class AwxLauncher:
+    """Launches AWX job templates by name (cached ids), follows jobs by batched polling."""
+
+    name = "awx"
+
+    def __init__(self, config, catalogue: dict[str, dict], capacity: int = 8):
+        self.config, self.catalogue, self.capacity = config, catalogue, capacity
+        self._lock = threading.Lock()
+        self._v2 = None
+        self._templates: dict[str, Any] = {}
+        self._inventories: dict[str, int] = {}
+
+    # -- connection ----------------------------------------------------------------------------
+    def _api(self):
+        with self._lock:
+            if self._v2 is None:
+                awx_config.base_url = self.config.url.rstrip("/")
+                awx_config.assume_untrusted = not self.config.verify_ssl
+                root = api.Api()
+                root.connection.session.verify = self.config.verify_ssl
+                if self.config.token:
+                    root.connection.login(None, None, token=self.config.token.value)
+                else:
+                    root.connection.login(self.config.username, self.config.password.value)
+                self._v2 = root.get().available_versions.v2.get()
+            return self._v2
+
+    def _call(self, what: str, fn):
+        """Runs an awxkit call; maps its failures to :class:`LaunchError` (never with a token in it)."""
+        try:
+            return fn()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            with self._lock:
+                self._v2 = None if "refused" in str(exc).lower() else self._v2
+            raise LaunchError(f"{what}: AWX unreachable ({type(exc).__name__})", retryable=True, ambiguous=True) from None
+        except awx_exc.Common as exc:
+            code = _status_code(exc)
+            if code == 401:
+                raise LaunchError(f"{what}: AWX refused the credentials (401)", retryable=False) from None
+            retryable = code in RETRYABLE_STATUS
+            raise LaunchError(f"{what}: AWX answered {code or type(exc).__name__}: {getattr(exc, 'msg', '')}"[:500],
+                              retryable=retryable, ambiguous=code in AMBIGUOUS_STATUS) from None
+
+    def template_name(self, job: str) -> str:
+        return self.config.templates.get(job) or self.catalogue[job]["awx_template"]
+
+    def _template(self, job: str):
+        name = self.template_name(job)
+        if name not in self._templates:
+            found = self._call(f"looking up template {name!r}", lambda: self._api().job_templates.get(name=name))
+            if not found.results:
+                raise LaunchError(f"AWX has no job template named {name!r} (job {job})", retryable=False)
+            self._templates[name] = found.results[0]
+        return self._templates[name]
+
+    def _inventory_id(self, request: dict) -> int | None:
+        name = self.config.inventories.get(request.get("environment") or "", self.config.default_inventory)
+        if name not in self._inventories:
+            found = self._call(f"looking up inventory {name!r}", lambda: self._api().inventories.get(name=name))
+            if not found.results:
+                raise LaunchError(f"AWX has no inventory named {name!r}", retryable=False)
+            self._inventories[name] = found.results[0].id
+        return self._inventories[name]
+
+    # -- the contract ----------------------------------------------------------------------------
+    def check(self, jobs: list[str]) -> list[str]:
+        """Every template exists, prompts for variables (or its survey covers ours) and for the inventory."""
+        problems = []
+        for job in jobs:
+            name = self.template_name(job)
+            try:
+                template = self._template(job)
+                launch = self._call(f"GET launch/ of {name!r}", lambda: template.related.launch.get())
+            except LaunchError as exc:
+                problems.append(str(exc))
+                continue
+            ours = sorted(set(self.catalogue[job]["vars"]) | {"gitops_repo", "gitops_ref", "trace_id",
+                                                               "stoa_event_id", "stoa_launch_id"})
+            if not launch.json.get("ask_variables_on_launch"):
+                if launch.json.get("survey_enabled"):
+                    spec = self._call(f"survey of {name!r}", lambda: template.related.survey_spec.get())
+                    asked = {q.get("variable") for q in spec.json.get("spec", [])}
+                    dropped = [v for v in ours if v not in asked]
+                else:
+                    dropped = ours
+                if dropped:
+                    problems.append(f"AWX job template {name!r} (job {job}) does not prompt for variables on launch: "
+                                    f"AWX would silently drop {', '.join(dropped)}; enable 'Prompt on launch' for "
+                                    "variables (ask_variables_on_launch)")
+            if not launch.json.get("ask_inventory_on_launch") and "environment" in self.catalogue[job]["vars"]:
+                problems.append(f"AWX job template {name!r} (job {job}) does not prompt for the inventory: every "
+                                "environment would run against its default inventory (ask_inventory_on_launch)")
+        return problems
+
+    def launch(self, request: dict, extra_vars: dict[str, Any]) -> str:
+        template = self._template(request["job"])
+        payload: dict[str, Any] = {"extra_vars": extra_vars}
+        payload["inventory"] = self._inventory_id(request)
+        answer = self._call(f"launching {template.name!r}", lambda: template.related.launch.post(payload))
+        body = answer.json
+        ignored = body.get("ignored_fields") or {}
+        job_id = body.get("job") or body.get("id")
+        if "extra_vars" in ignored:
+            raise LaunchError(f"AWX job {job_id} of {template.name!r} dropped the extra vars "
+                              f"{', '.join(sorted(ignored['extra_vars']))} (not prompted on launch)", retryable=False)
+        if not job_id:
+            raise LaunchError(f"AWX answered a launch of {template.name!r} without a job id", retryable=False)
+        return str(job_id)
+
+    def find(self, launch_id: str) -> str | None:
+        found = self._call("looking up an earlier launch",
+                           lambda: self._api().jobs.get(extra_vars__icontains=launch_id, order_by="id"))
+        return str(found.results[0].id) if found.results else None
+
+    def poll(self, external_ids: list[str]) -> dict[str, JobStatus]:
+        out: dict[str, JobStatus] = {}
+        for start in range(0, len(external_ids), 200):
+            chunk = external_ids[start:start + 200]
+            page = self._call("polling jobs", lambda: self._api().jobs.get(id__in=",".join(chunk), page_size=200))
+            for job in page.results:
+                status = job.status
+                state = status if status in ("successful", "failed", "error", "canceled") else (
+                    "running" if status == "running" else "pending")
+                out[str(job.id)] = JobStatus(state, {"awx_status": status, "failed": job.failed,
+                                                     "started": job.started, "finished": job.finished,
+                                                     "elapsed": job.elapsed,
+                                                     "job_explanation": job.job_explanation or None})
+        for missing in set(external_ids) - set(out):
+            out[missing] = JobStatus("lost", {"error": f"AWX has no job {missing} any more"})
+        return out
+
+    def close(self) -> None:
+        pass

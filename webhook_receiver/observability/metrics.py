@@ -1,0 +1,75 @@
+"""Prometheus metrics (prometheus_client), one registry per receiver, few labels, seconds.
+
+Counters say what happened to each delivery and launch; the queue gauges are read from
+the store at scrape time (a collector), so they are right after a restart too. Labels
+carry reasons and job names only: never a token, a body or a path.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+
+class StoreCollector:
+    """Queue depth, oldest waiting request, dead letters and events by status, from the store."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        try:
+            stats = self.store.stats()
+        except Exception:  # a scrape must not fail because the store is busy or gone
+            return
+        depth = GaugeMetricFamily("stoa_receiver_queue_depth", "Job requests waiting to be launched")
+        depth.add_metric([], stats["queue_depth"])
+        yield depth
+        oldest = GaugeMetricFamily("stoa_receiver_oldest_waiting_seconds", "Age of the oldest waiting job request")
+        oldest.add_metric([], stats["oldest_waiting_seconds"])
+        yield oldest
+        unrouted = GaugeMetricFamily("stoa_receiver_oldest_unrouted_seconds", "Age of the oldest stored, unrouted event")
+        unrouted.add_metric([], stats["oldest_unrouted_seconds"])
+        yield unrouted
+        requests = GaugeMetricFamily("stoa_receiver_job_requests", "Job requests by state", labels=["state"])
+        for state, count in sorted(stats["requests"].items()):
+            requests.add_metric([state], count)
+        yield requests
+        dead = GaugeMetricFamily("stoa_receiver_dead_letters", "Job requests in the dead-letter list")
+        dead.add_metric([], stats["dead_letters"])
+        yield dead
+
+
+class Metrics:
+    """Every metric of one receiver; ``registry`` is what /metrics serves."""
+
+    def __init__(self, store=None):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.received = Counter("stoa_receiver_events_received", "Deliveries received on /hooks/gitlab",
+                                ["source"], registry=r)
+        self.accepted = Counter("stoa_receiver_events_accepted", "Deliveries stored durably and answered 202",
+                                ["source", "kind"], registry=r)
+        self.duplicate = Counter("stoa_receiver_events_duplicate", "Re-sent deliveries (same Idempotency-Key) answered "
+                                 "200 and not stored again", ["source"], registry=r)
+        self.ignored = Counter("stoa_receiver_events_ignored", "Deliveries recorded as ignored", ["source", "reason"],
+                               registry=r)
+        self.rejected = Counter("stoa_receiver_events_rejected", "Deliveries refused with a 4xx/503 and not stored",
+                                ["source", "reason"], registry=r)
+        self.ack_latency = Histogram("stoa_receiver_ack_latency_seconds", "Time from request to answer, storage included",
+                                     ["source"], registry=r,
+                                     buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.routed = Counter("stoa_receiver_events_routed", "Events routed, by mode (diff, full_reconcile, none)",
+                              ["mode"], registry=r)
+        self.routing_errors = Counter("stoa_receiver_routing_errors", "Routing attempts that failed (retried)",
+                                      registry=r)
+        self.requests = Counter("stoa_receiver_job_requests_total", "Job requests from routing, by how they were queued "
+                                "(created, coalesced)", ["job", "how"], registry=r)
+        self.launches = Counter("stoa_receiver_launches", "Launch attempts by job and outcome (launched, retry, "
+                                "found_existing, dead)", ["job", "outcome"], registry=r)
+        self.finished = Counter("stoa_receiver_jobs_finished", "Launched jobs that ended, by job and status",
+                                ["job", "status"], registry=r)
+        if store is not None:
+            self.registry.register(StoreCollector(store))

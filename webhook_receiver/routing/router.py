@@ -1,0 +1,246 @@
+"""Routing: a stored event becomes job requests, with the reason for every launch and non-launch.
+
+Order of checks for a push (issue 13 §2, shared/gitlab/edge-cases/README.md):
+
+1. not the GitOps branch, a tag, a merge request, a branch deletion (``after`` all zeros):
+   nothing is launched, the event is recorded as ignored with the reason; the zero SHA
+   is never fetched or read;
+2. ``before`` must be the last ``after`` routed for the branch, or the ``after`` of another
+   push we stored (deliveries can arrive out of order); otherwise pushes were missed (GitLab
+   sends no hook for a push of more than 3 refs): **full reconcile**; the same when
+   ``before`` is unknown to the mirror, is all zeros (branch created), or is not an ancestor
+   of ``after`` (force push);
+3. otherwise the changed paths are ``git diff before..after`` (never ``commits[]``) and the
+   rules turn them into requests, merged by key.
+
+A request whose commit is older than one already requested for its key is *superseded*
+(recorded, not launched): a late delivery never deploys over a newer commit.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..store import JobRequest
+from .mirror import ZERO_SHA, GitMirror, MirrorError
+from .rules import Rule
+
+log = logging.getLogger("stoa.receiver.routing")
+
+
+@dataclass
+class Decision:
+    """What routing decided for one event: ``status`` routed | ignored, the requests and the explanation."""
+
+    status: str
+    reason: str | None = None
+    mode: str = "diff"                  # diff | full_reconcile | none
+    requests: list[JobRequest] = field(default_factory=list)
+    explain: list[dict[str, Any]] = field(default_factory=list)  # one entry per request, and per non-launch
+    paths_changed: int = 0
+    branch_head: str | None = None      # new head of the branch, when it moves
+
+    def as_record(self) -> dict:
+        return {"mode": self.mode, "reason": self.reason, "paths_changed": self.paths_changed,
+                "requests": [{"key": r.key, "job": r.job, "tenant": r.tenant, "api": r.api,
+                              "environment": r.environment, "ref": r.ref, "rule": r.rule, "paths": r.paths[:10],
+                              "path_count": len(r.paths)} for r in self.requests],
+                "not_launched": self.explain}
+
+
+class Router:
+    """Decides events one at a time, in arrival order (one router per store)."""
+
+    def __init__(self, store, mirror: GitMirror, rules: list[Rule], *, project: str, branch: str,
+                 auto_environments: list[str], prune_on_removal: bool = False):
+        self.store, self.mirror, self.rules = store, mirror, rules
+        self.project, self.branch = project, branch
+        self.auto_environments = list(auto_environments)
+        self.prune_on_removal = prune_on_removal
+        self.wake = threading.Event()
+
+    # -- the decision ---------------------------------------------------------------------------
+    def decide(self, event: dict) -> Decision:
+        kind, ref = event["kind"], event["ref"] or ""
+        before, after = event["before_sha"], event["after_sha"]
+        if kind == "merge_request":
+            return Decision("ignored", "merge request events launch nothing: the merge commit arrives as its own push",
+                            mode="none")
+        if kind == "tag_push":
+            return Decision("ignored", f"tag push ({ref}): tags launch nothing", mode="none")
+        if kind != "push":
+            return Decision("ignored", f"object_kind {kind} is not routed", mode="none")
+        if ref != f"refs/heads/{self.branch}":
+            return Decision("ignored", f"push to {ref or 'no ref'}: only refs/heads/{self.branch} is routed",
+                            mode="none")
+        if not after or after == ZERO_SHA:
+            return Decision("ignored", f"branch {self.branch} deleted (after is all zeros): nothing to deploy",
+                            mode="none")
+        if self.mirror.missing([after]):
+            self.mirror.fetch()
+            if self.mirror.missing([after]):
+                head = self._branch_tip()
+                return self._full(event, head, f"commit {after[:12]} is not in the repository (rewritten since?)")
+        head = self.store.branch_head(self.project, ref)
+        if not before or before == ZERO_SHA:
+            return self._full(event, after, "branch created (before is all zeros)")
+        if self.mirror.missing([before]):
+            return self._full(event, after, f"before {before[:12]} is unknown to the repository (force push?)")
+        if head is not None and before != head and not self.store.known_afters(self.project, ref, [before]):
+            return self._full(event, after, f"missed pushes: before {before[:12]} is not the last routed commit "
+                              f"{head[:12]} nor the after of a push received")
+        if not self.mirror.is_ancestor(before, after):
+            return self._full(event, after, f"history rewritten: {before[:12]} is not an ancestor of {after[:12]}")
+        changes = self.mirror.changes(before, after)
+        decision = Decision("routed", mode="diff", paths_changed=len(changes))
+        self._apply_rules(decision, changes, before, after)
+        decision.branch_head = self._advance(head, after)
+        return decision
+
+    def _branch_tip(self) -> str:
+        tip = self.mirror._git("rev-parse", f"refs/heads/{self.branch}", check=False)  # noqa: SLF001
+        return tip.stdout.decode().strip() if tip.returncode == 0 else ""
+
+    def _advance(self, head: str | None, after: str) -> str:
+        """The branch head moves forward only: a late, older delivery does not move it back."""
+        if head is None or head == after or self.mirror.is_ancestor(head, after):
+            return after
+        return head
+
+    # -- full reconcile ----------------------------------------------------------------------------
+    def _full(self, event: dict, commit: str, reason: str) -> Decision:
+        decision = Decision("routed", reason=reason, mode="full_reconcile")
+        if not commit:
+            decision.status, decision.mode = "ignored", "none"
+            decision.reason = reason + "; the branch does not exist any more: nothing to reconcile"
+            return decision
+        for environment in self.auto_environments:
+            decision.requests.append(JobRequest(job="full_deploy", environment=environment, ref=commit,
+                                                rule="full-reconcile", paths=[]))
+        decision.requests.append(JobRequest(job="iam_sync", ref=commit, rule="full-reconcile"))
+        # Approvals made during the gap: every request still approved at this commit is promoted.
+        for path in self.mirror.all_paths(commit):
+            if path.startswith("requests/prod/") and path.endswith(".yaml"):
+                request = self._yaml(commit, path)
+                if _state(request) == "approved":
+                    self._add_promote(decision, request, path, commit, "full-reconcile")
+        decision.branch_head = commit
+        self._supersede_older(decision)
+        log.info("full reconcile", extra={"event_id": event["id"], "trace_id": event["trace_id"], "reason": reason})
+        return decision
+
+    # -- rules ----------------------------------------------------------------------------------
+    def _apply_rules(self, decision: Decision, changes, before: str, after: str) -> None:
+        merged: dict[str, JobRequest] = {}
+        for change in changes:
+            for rule in self.rules:
+                if change.status[:1] not in rule.on and not (change.status == "T" and "M" in rule.on):
+                    continue
+                captured = rule.captures(change.path)
+                if captured is None:
+                    continue
+                for request in self._candidates(decision, rule, captured, change.path, before, after):
+                    existing = merged.get(request.key)
+                    if existing:
+                        if change.path not in existing.paths:
+                            existing.paths.append(change.path)
+                    else:
+                        request.paths = [change.path]
+                        merged[request.key] = request
+        decision.requests = list(merged.values())
+        self._supersede_older(decision)
+        if not decision.requests and not decision.explain:
+            decision.explain.append({"reason": f"{decision.paths_changed} changed path(s), none matched a rule"})
+
+    def _candidates(self, decision: Decision, rule: Rule, captured: dict, path: str, before: str, after: str):
+        tenant, api = captured.get("tenant"), captured.get("api")
+        if rule.only_if == "api_exists_after" and not self.mirror.exists(after, f"tenants/{tenant}/apis/{api}/api.yaml"):
+            return []  # the API was removed: api-removed handles it
+        if rule.only_if == "request_approved":
+            request = self._yaml(after, path)
+            was = _state(self._yaml(before, path))
+            if _state(request) != "approved" or was == "approved":
+                self._note(decision, rule, path, f"state {was or 'new'} -> {_state(request) or '?'}: "
+                           "only a move to approved launches Promote")
+                return []
+            return [self._promote(request, path, after, rule.name)]
+        if rule.only_if == "tenant_added":
+            return [JobRequest(job=rule.job, tenant=t, ref=after, rule=rule.name)
+                    for t in sorted(_tenant_ids(self._yaml(after, path)) - _tenant_ids(self._yaml(before, path)))]
+        variables = {k: (self.prune_on_removal if v == "{prune_on_removal}" else v) for k, v in rule.vars.items()}
+        if rule.environments == "none":
+            return [JobRequest(job=rule.job, tenant=tenant, api=api, ref=after, vars=variables, rule=rule.name)]
+        if rule.environments == "captured":
+            candidates = [captured["environment"]]
+        else:
+            commit = before if rule.environments == "api_files_before" else after
+            candidates = [e for e in self.auto_environments
+                          if self.mirror.exists(commit, f"tenants/{tenant}/apis/{api}/environments/{e}.yaml")]
+            if not candidates:
+                self._note(decision, rule, path, f"{tenant}/{api} has no environment file for the auto "
+                           f"environments ({', '.join(self.auto_environments)})")
+        out = []
+        for environment in candidates:
+            if environment not in self.auto_environments:
+                self._note(decision, rule, path, f"{environment} is not an auto environment "
+                           f"({', '.join(self.auto_environments)}): a push does not deploy there")
+                continue
+            out.append(JobRequest(job=rule.job, tenant=tenant if rule.job != "sync_gateway" else None,
+                                  api=api if rule.job != "sync_gateway" else None, environment=environment,
+                                  ref=after, vars=dict(variables), rule=rule.name))
+        return out
+
+    def _promote(self, request: dict, path: str, commit: str, rule: str) -> JobRequest:
+        meta = request.get("metadata") or {}
+        target = (request.get("spec") or {}).get("target") or {}
+        return JobRequest(job="promote", tenant=meta.get("tenant"), api=target.get("name"), environment="prod",
+                          ref=commit, vars={"promotion_request_id": meta.get("id")}, rule=rule, paths=[path])
+
+    def _add_promote(self, decision: Decision, request: dict, path: str, commit: str, rule: str) -> None:
+        decision.requests.append(self._promote(request, path, commit, rule))
+
+    def _note(self, decision: Decision, rule: Rule, path: str, reason: str) -> None:
+        entry = {"rule": rule.name, "path": path, "reason": reason}
+        if entry not in decision.explain and len(decision.explain) < 200:
+            decision.explain.append(entry)
+
+    def _supersede_older(self, decision: Decision) -> None:
+        """Drops requests whose commit is older than the newest already requested for their key."""
+        kept = []
+        for request in decision.requests:
+            newest = self.store.key_ref(request.key)
+            if newest and request.ref and newest != request.ref and self.mirror.is_ancestor(request.ref, newest):
+                decision.explain.append({"rule": request.rule, "key": request.key,
+                                         "reason": f"superseded: {newest[:12]}, newer than {request.ref[:12]}, "
+                                                   "was already requested"})
+                continue
+            kept.append(request)
+        decision.requests = kept
+
+    def _yaml(self, commit: str, path: str) -> Any:
+        if not commit or commit == ZERO_SHA:
+            return None
+        raw = self.mirror.read(commit, path)
+        if raw is None:
+            return None
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError:
+            return None  # the validator reports it; routing only reads what it can
+
+
+def _state(request: Any) -> str | None:
+    status = request.get("status") if isinstance(request, dict) else None
+    return status.get("state") if isinstance(status, dict) else None
+
+
+def _tenant_ids(registry: Any) -> set[str]:
+    tenants = registry.get("tenants") if isinstance(registry, dict) else None
+    return {t["id"] for t in tenants or [] if isinstance(t, dict) and isinstance(t.get("id"), str)}
+
+
+__all__ = ["Decision", "Router", "MirrorError"]

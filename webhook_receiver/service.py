@@ -1,0 +1,228 @@
+"""One receiver process: the HTTP ingest, the router thread and the dispatcher thread over one store.
+
+``Service(config)`` builds everything; ``serve()`` runs until SIGTERM/SIGINT. Tests use
+``start_in_thread()`` to run a real server on a free port and ``stop()`` to end it.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import threading
+import time
+
+from aiohttp import web
+
+from . import launchers
+from .dispatch.dispatcher import Dispatcher
+from .ingest.auth import Authenticator
+from .ingest.http import GitLabIngest, make_app
+from .observability.metrics import Metrics
+from .routing.mirror import GitMirror, MirrorError
+from .routing.router import Router
+from .routing.rules import load_jobs, load_rules
+from .store import SqliteStore
+
+log = logging.getLogger("stoa.receiver")
+ROUTE_BATCH = 200
+MAX_ROUTE_ATTEMPTS = 3   # an event that cannot be routed precisely this often becomes a full reconcile
+
+
+class AlreadyRunning(RuntimeError):
+    """Another receiver process holds this state directory (SQLite has one writer process)."""
+
+
+class Service:
+    """Everything of one receiver. ``launcher`` and ``auth_clock`` may be injected by tests."""
+
+    def __init__(self, config, launcher=None, auth_clock=time.time):
+        self.config = config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = None
+        self.catalogue = load_jobs()
+        self.rules = load_rules(config.rules_file, self.catalogue)
+        self.store = SqliteStore(config.database)
+        self.metrics = Metrics(self.store)
+        self.mirror = GitMirror(config.gitops_repository, config.mirror_dir)
+        self.router = Router(self.store, self.mirror, self.rules, project=config.gitlab.project,
+                             branch=config.gitlab.branch, auto_environments=config.auto_environments,
+                             prune_on_removal=config.prune_on_removal)
+        self.launcher = launcher or launchers.build(config)
+        poll = config.awx.poll_interval if (config.launcher == "awx" and config.awx) else 0.5
+        self.dispatcher = Dispatcher(self.store, self.launcher, self.catalogue, gitops_repo=config.gitops_repository,
+                                     dispatch_config=config.dispatch, metrics=self.metrics, poll_interval=poll)
+        self.authenticator = Authenticator([s.value for s in config.gitlab.secret_tokens],
+                                           [s.value for s in config.gitlab.signing_tokens],
+                                           window=config.gitlab.replay_window, clock=auth_clock)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._loop = None
+        self._runner = None
+        self.url = None
+        self.router_healthy = True
+
+    # -- checks ----------------------------------------------------------------------------------------
+    def jobs_in_use(self) -> list[str]:
+        """Jobs the rules can request, plus those of a full reconcile."""
+        return sorted({rule.job for rule in self.rules} | {"full_deploy", "iam_sync", "promote"})
+
+    def check(self) -> list[str]:
+        """Problems that would lose work: templates that drop variables, missing playbooks."""
+        return self.launcher.check(self.jobs_in_use())
+
+    def _take_lock(self) -> None:
+        self._lock_file = open(self.config.state_dir / "receiver.lock", "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise AlreadyRunning(f"another stoa-receiver uses {self.config.state_dir}") from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(str(os.getpid()))
+        self._lock_file.flush()
+
+    # -- the router thread ------------------------------------------------------------------------------
+    def route_pending(self) -> int:
+        """Routes stored events in arrival order; returns how many were routed. Stops at the first that fails."""
+        events = self.store.pending_events(ROUTE_BATCH)
+        if not events:
+            return 0
+        shas = [e[k] for e in events if e["kind"] == "push" for k in ("before_sha", "after_sha")]
+        if self.mirror.missing(shas):
+            self.mirror.fetch()  # one fetch for the whole batch
+        done = 0
+        for event in events:
+            try:
+                decision = self.router.decide(event)
+            except MirrorError as exc:
+                self.store.routing_failed(event["id"], str(exc)).result()
+                self.metrics.routing_errors.inc()
+                raise
+            except Exception as exc:  # a rule or a file the router cannot read: retried, then a full reconcile
+                log.exception("routing failed", extra={"event_id": event["id"], "trace_id": event["trace_id"]})
+                self.metrics.routing_errors.inc()
+                if event["route_attempts"] + 1 < MAX_ROUTE_ATTEMPTS:
+                    self.store.routing_failed(event["id"], f"{type(exc).__name__}: {exc}").result()
+                    raise
+                decision = self.router._full(event, event["after_sha"], f"routing failed ({type(exc).__name__}): "
+                                             "reconciling everything instead")  # noqa: SLF001
+            branch = (self.config.gitlab.project, event["ref"], decision.branch_head) if decision.branch_head else None
+            outcome = self.store.record_routing(event["id"], decision.status, decision.as_record(), decision.requests,
+                                                event["trace_id"], branch, reason=decision.reason).result()
+            self.metrics.routed.labels(decision.mode).inc()
+            for request, (_rid, how) in zip(decision.requests, outcome):
+                self.metrics.requests.labels(request.job, how).inc()
+            log.info("event routed", extra={"event_id": event["id"], "trace_id": event["trace_id"],
+                                            "mode": decision.mode, "status": decision.status,
+                                            "requests": [f"{r.key}:{how}" for r, (_i, how) in
+                                                         zip(decision.requests, outcome)],
+                                            "reason": decision.reason})
+            done += 1
+            if decision.requests:
+                self.dispatcher.wake()
+        return done
+
+    def _route_loop(self) -> None:
+        pause = 0.5
+        while not self._stop.is_set():
+            try:
+                routed = self.route_pending()
+                self.router_healthy, pause = True, 0.5
+            except Exception as exc:
+                self.router_healthy = False
+                log.warning("routing paused; will retry", extra={"reason": str(exc), "delay": pause})
+                self._stop.wait(pause)
+                pause = min(pause * 2, 30.0)
+                continue
+            if not routed:
+                self.router.wake.wait(1.0)
+                self.router.wake.clear()
+
+    # -- readiness -------------------------------------------------------------------------------------
+    def ready(self) -> tuple[bool, dict]:
+        try:
+            stats = self.store.stats()
+        except Exception as exc:
+            return False, {"store": f"unreadable: {type(exc).__name__}"}
+        ok = self.router_healthy and self.dispatcher.healthy
+        return ok, {"router": "ok" if self.router_healthy else "retrying", "dispatcher":
+                    "ok" if self.dispatcher.healthy else "retrying", "queue_depth": stats["queue_depth"],
+                    "dead_letters": stats["dead_letters"], "launcher": self.launcher.name}
+
+    # -- running ----------------------------------------------------------------------------------------
+    def _background(self) -> None:
+        for name, target in (("router", self._route_loop), ("dispatcher", self.dispatcher.run)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    async def _start_http(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        ingest = GitLabIngest(self.store, self.authenticator, self.config.gitlab, self.metrics,
+                              on_stored=self.router.wake.set)
+        app = make_app(ingest, self.metrics, self.ready)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, backlog=1024)
+        await site.start()
+        bound = self._runner.addresses[0]
+        self.url = f"http://{bound[0]}:{bound[1]}"
+        self._loop = loop
+
+    def start_in_thread(self, host: str | None = None, port: int | None = None) -> str:
+        """Starts HTTP (own event loop thread), router and dispatcher; returns the base URL."""
+        self._take_lock()
+        self.mirror.ensure()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run():
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._start_http(host or self.config.host,
+                                                         self.config.port if port is None else port))
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller
+                failure.append(exc)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        thread = threading.Thread(target=run, name="http", daemon=True)
+        thread.start()
+        started.wait(30)
+        if failure:
+            raise failure[0]
+        self._threads.append(thread)
+        self._background()
+        return self.url
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.router.wake.set()
+        self.dispatcher.stop()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        for thread in self._threads:
+            thread.join(15)
+        self.launcher.close()
+        self.store.close()
+        if self._lock_file:
+            self._lock_file.close()
+
+    def serve(self) -> None:
+        """Runs until SIGTERM or SIGINT, then stops taking deliveries and ends cleanly."""
+        import signal
+
+        url = self.start_in_thread()
+        log.info(f"stoa-receiver listening on {url}/hooks/gitlab (launcher {self.launcher.name})")
+        stopping = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stopping.set())
+        stopping.wait()
+        log.info("stopping")
+        self.stop()

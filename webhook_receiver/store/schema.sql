@@ -1,0 +1,84 @@
+-- The receiver's durable state (SQLite dialect). Every row is kept until purged: the
+-- record explains every launch and every non-launch.
+
+-- One row per delivery that passed authentication. delivery_key (Idempotency-Key /
+-- webhook-id) is unique, so a re-sent delivery is stored once.
+CREATE TABLE IF NOT EXISTS events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order, routing order
+    id           TEXT NOT NULL UNIQUE,               -- ev-<hex>, answered in the 202
+    delivery_key TEXT UNIQUE,
+    source       TEXT NOT NULL,                      -- gitlab
+    kind         TEXT NOT NULL,                      -- object_kind
+    project      TEXT,
+    ref          TEXT,
+    before_sha   TEXT,
+    after_sha    TEXT,
+    status       TEXT NOT NULL,                      -- accepted -> routed | ignored
+    reason       TEXT,                               -- why ignored, or the routing failure
+    summary      TEXT,                               -- JSON: user, commits, message...
+    body         BLOB,                               -- raw body of accepted events
+    trace_id     TEXT NOT NULL,
+    received_at  REAL NOT NULL,
+    routed_at    REAL,
+    decision     TEXT,                               -- JSON: rules matched, paths, what each became
+    deliveries   INTEGER NOT NULL DEFAULT 1,         -- 1 + duplicates received
+    route_attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_by_status ON events (status, seq);
+
+-- Job requests: the dispatch queue. key = job|tenant|api|environment.
+CREATE TABLE IF NOT EXISTS job_requests (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    key         TEXT NOT NULL,
+    job         TEXT NOT NULL,
+    tenant      TEXT,
+    api         TEXT,
+    environment TEXT,
+    ref         TEXT,                                -- the commit to work from
+    vars        TEXT NOT NULL,                       -- JSON: job-specific extra vars
+    state       TEXT NOT NULL,                       -- waiting | retrying | launching | running | successful | failed | dead
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    not_before  REAL NOT NULL,
+    lease_until REAL,
+    launch_id   TEXT UNIQUE,                         -- carried by every attempt; looked up before a retry
+    external_id TEXT,                                -- AWX job id / ansible-runner ident
+    trace_id    TEXT NOT NULL,
+    event_id    TEXT NOT NULL,                       -- the newest event it serves
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    launched_at REAL,
+    finished_at REAL,
+    last_error  TEXT,
+    result      TEXT                                 -- JSON: status, changed counts...
+);
+-- Coalescing and serialisation as constraints: one waiting and one launched request per key.
+CREATE UNIQUE INDEX IF NOT EXISTS one_waiting_per_key ON job_requests (key) WHERE state = 'waiting';
+CREATE UNIQUE INDEX IF NOT EXISTS one_launched_per_key ON job_requests (key) WHERE state IN ('launching', 'running');
+CREATE INDEX IF NOT EXISTS requests_by_state ON job_requests (state, not_before, id);
+
+-- Which events a request serves, and how (created it, coalesced into it).
+CREATE TABLE IF NOT EXISTS request_events (
+    request_id INTEGER NOT NULL,
+    event_id   TEXT NOT NULL,
+    how        TEXT NOT NULL,
+    rule       TEXT,
+    paths      TEXT,                                  -- JSON list (first paths only)
+    PRIMARY KEY (request_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS request_events_by_event ON request_events (event_id);
+
+-- The last `after` routed per branch: a push whose `before` is not known here means missed pushes.
+CREATE TABLE IF NOT EXISTS branch_heads (
+    project    TEXT NOT NULL,
+    ref        TEXT NOT NULL,
+    sha        TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (project, ref)
+);
+
+-- The newest commit requested per key: an older commit arriving late is superseded, never deployed over a newer one.
+CREATE TABLE IF NOT EXISTS key_refs (
+    key TEXT PRIMARY KEY,
+    ref TEXT NOT NULL
+);

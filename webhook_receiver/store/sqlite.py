@@ -1,0 +1,394 @@
+"""SQLite store: WAL, synchronous=FULL, one writer thread with group commit.
+
+Why this shape (design/receiver-models.md §3 and "What to take"):
+
+- one writer: every write is a small function run by one thread on one connection, so
+  there is no "database is locked" between our own threads (huey #445);
+- group commit: the writer drains its queue and runs everything waiting in ONE
+  transaction (each operation in its own SAVEPOINT, so one failing operation does not
+  undo the others), then commits once: one fsync acknowledges many deliveries. With
+  synchronous=FULL a COMMIT in WAL mode returns after the WAL is fsync'd, so a caller's
+  future resolves only once its rows are durable;
+- reads use their own connections (WAL lets readers run beside the writer).
+
+Callers use :meth:`SqliteStore.write` (blocking) or :meth:`SqliteStore.submit` (a
+``concurrent.futures.Future``, awaited by the asyncio ingest with ``asyncio.wrap_future``).
+"""
+from __future__ import annotations
+
+import json
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .model import JobRequest, NewEvent
+
+SCHEMA = Path(__file__).resolve().parent / "schema.sql"
+MAX_GROUP = 512  # operations per transaction at most: bounds the latency of the first one
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot take writes (disk full, file gone, closed): ingest answers 503, never 2xx."""
+
+
+def new_event_id() -> str:
+    return "ev-" + secrets.token_hex(10)
+
+
+def new_trace_id() -> str:
+    return "tr-" + secrets.token_hex(10)
+
+
+def _row(cursor: sqlite3.Cursor, row: tuple) -> dict:
+    return {d[0]: v for d, v in zip(cursor.description, row)}
+
+
+def _loads(text: str | None, default: Any = None) -> Any:
+    return json.loads(text) if text else default
+
+
+class SqliteStore:
+    """The receiver's store in one SQLite file (``path``). Thread-safe; call :meth:`close` at the end."""
+
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self._ops: queue.SimpleQueue = queue.SimpleQueue()
+        self._local = threading.local()
+        self._closed = False
+        self._writer_conn = self._connect()
+        self._writer_conn.executescript(SCHEMA.read_text())
+        self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
+        self._writer.start()
+        self.commits = 0           # transactions committed (for metrics: deliveries per fsync)
+
+    # -- connections --------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def query(self, sql: str, params: Iterable = ()) -> list[dict]:
+        cursor = self._reader().execute(sql, tuple(params))
+        return [_row(cursor, r) for r in cursor.fetchall()]
+
+    # -- the writer -------------------------------------------------------------------------------
+    def submit(self, op: Callable[[sqlite3.Connection], Any]) -> Future:
+        """Queues ``op(conn)``; the future resolves with its result once committed (durable)."""
+        future: Future = Future()
+        if self._closed:
+            future.set_exception(StoreUnavailable("the store is closed"))
+            return future
+        self._ops.put((op, future))
+        return future
+
+    def write(self, op: Callable[[sqlite3.Connection], Any], timeout: float | None = 60) -> Any:
+        return self.submit(op).result(timeout)
+
+    def _write_loop(self) -> None:
+        conn = self._writer_conn
+        while True:
+            first = self._ops.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    item = self._ops.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._ops.put(None)
+                    break
+                group.append(item)
+            results = []
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for op, future in group:
+                    conn.execute("SAVEPOINT op")
+                    try:
+                        results.append((future, True, op(conn)))
+                        conn.execute("RELEASE op")
+                    except Exception as exc:  # the operation's own failure: undo it, keep the others
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
+                        results.append((future, False, exc))
+                conn.execute("COMMIT")
+                self.commits += 1
+            except sqlite3.Error as exc:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                failure = StoreUnavailable(f"the store could not commit: {exc}")
+                for _op, future in group:
+                    future.set_exception(failure)
+                continue
+            for future, ok, value in results:
+                (future.set_result if ok else future.set_exception)(value)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._ops.put(None)
+            self._writer.join(10)
+            self._writer_conn.close()
+
+    # -- events -----------------------------------------------------------------------------------
+    def add_event(self, event: NewEvent) -> Future:
+        """Future of ``(event_id, trace_id, duplicate)``; resolves once durable."""
+        now = self.clock()
+
+        def op(conn: sqlite3.Connection):
+            if event.delivery_key:
+                found = conn.execute("SELECT id, trace_id FROM events WHERE delivery_key = ?",
+                                     (event.delivery_key,)).fetchone()
+                if found:
+                    conn.execute("UPDATE events SET deliveries = deliveries + 1 WHERE id = ?", (found[0],))
+                    return found[0], found[1], True
+            event_id, trace_id = new_event_id(), new_trace_id()
+            conn.execute(
+                "INSERT INTO events (id, delivery_key, source, kind, project, ref, before_sha, after_sha, status,"
+                " reason, summary, body, trace_id, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (event_id, event.delivery_key, event.source, event.kind, event.project, event.ref, event.before,
+                 event.after, event.status, event.reason, json.dumps(event.summary), event.body, trace_id, now))
+            return event_id, trace_id, False
+
+        return self.submit(op)
+
+    def pending_events(self, limit: int = 200) -> list[dict]:
+        """Accepted events not routed yet, in arrival order, with their bodies."""
+        return self.query("SELECT * FROM events WHERE status = 'accepted' ORDER BY seq LIMIT ?", (limit,))
+
+    def event(self, event_id: str) -> dict | None:
+        rows = self.query("SELECT * FROM events WHERE id = ?", (event_id,))
+        if not rows:
+            return None
+        event = rows[0]
+        event["summary"], event["decision"] = _loads(event["summary"], {}), _loads(event["decision"])
+        event["requests"] = self.query(
+            "SELECT r.id, r.key, r.job, r.tenant, r.api, r.environment, r.ref, r.state, r.attempts, r.external_id,"
+            " r.trace_id, r.last_error, e.how, e.rule FROM request_events e JOIN job_requests r ON r.id = e.request_id"
+            " WHERE e.event_id = ? ORDER BY r.id", (event_id,))
+        return event
+
+    def list_events(self, limit: int = 50, status: str | None = None) -> list[dict]:
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        rows = self.query(f"SELECT id, kind, project, ref, before_sha, after_sha, status, reason, summary, trace_id,"
+                          f" received_at, routed_at, decision, deliveries FROM events {where} ORDER BY seq DESC LIMIT ?",
+                          [*params, limit])
+        for row in rows:
+            row["summary"], row["decision"] = _loads(row["summary"], {}), _loads(row["decision"])
+        return rows
+
+    def branch_head(self, project: str, ref: str) -> str | None:
+        rows = self.query("SELECT sha FROM branch_heads WHERE project = ? AND ref = ?", (project, ref))
+        return rows[0]["sha"] if rows else None
+
+    def known_afters(self, project: str, ref: str, shas: Iterable[str]) -> set[str]:
+        """Which of ``shas`` are the ``after`` of a stored push on that branch (routed or not)."""
+        shas = list(shas)
+        if not shas:
+            return set()
+        marks = ",".join("?" * len(shas))
+        rows = self.query(f"SELECT DISTINCT after_sha FROM events WHERE kind = 'push' AND project = ? AND ref = ?"
+                          f" AND after_sha IN ({marks})", [project, ref, *shas])
+        return {r["after_sha"] for r in rows}
+
+    def key_ref(self, key: str) -> str | None:
+        rows = self.query("SELECT ref FROM key_refs WHERE key = ?", (key,))
+        return rows[0]["ref"] if rows else None
+
+    def record_routing(self, event_id: str, status: str, decision: dict, requests: list[JobRequest],
+                       trace_id: str, branch: tuple[str, str, str] | None, reason: str | None = None) -> Future:
+        """One transaction: the event's decision and status, its requests enqueued or coalesced, the branch head.
+
+        Returns a future of ``[(request_id, how)]`` in the order of ``requests``.
+        """
+        now = self.clock()
+
+        def op(conn: sqlite3.Connection):
+            outcome = []
+            for request in requests:
+                outcome.append(_enqueue(conn, request, event_id, trace_id, now))
+            for entry, (request_id, how) in zip(decision.get("requests", []), outcome):
+                entry["request_id"], entry["how"] = request_id, how
+            conn.execute("UPDATE events SET status = ?, reason = ?, decision = ?, routed_at = ?,"
+                         " route_attempts = route_attempts + 1 WHERE id = ?",
+                         (status, reason, json.dumps(decision), now, event_id))
+            if branch:
+                project, ref, sha = branch
+                conn.execute("INSERT INTO branch_heads (project, ref, sha, event_id, updated_at) VALUES (?,?,?,?,?)"
+                             " ON CONFLICT (project, ref) DO UPDATE SET sha = excluded.sha,"
+                             " event_id = excluded.event_id, updated_at = excluded.updated_at",
+                             (project, ref, sha, event_id, now))
+            return outcome
+
+        return self.submit(op)
+
+    def routing_failed(self, event_id: str, error: str) -> Future:
+        """Counts a routing attempt that failed (the event stays accepted and is tried again)."""
+        return self.submit(lambda conn: conn.execute(
+            "UPDATE events SET route_attempts = route_attempts + 1, reason = ? WHERE id = ?", (error[:500], event_id)))
+
+    # -- job requests -------------------------------------------------------------------------------
+    def claim(self, limit: int, lease: float) -> list[dict]:
+        """Takes up to ``limit`` due requests whose key has none launched, marks them launching with a lease,
+        and gives each a launch id (kept across its retries). Blocks until durable."""
+        now = self.clock()
+
+        def op(conn: sqlite3.Connection):
+            rows = conn.execute(
+                "SELECT * FROM job_requests r WHERE state IN ('waiting', 'retrying') AND not_before <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM job_requests x WHERE x.key = r.key"
+                "                 AND x.state IN ('launching', 'running'))"
+                " ORDER BY not_before, id LIMIT ?", (now, limit * 4))
+            claimed, keys = [], set()
+            for row in [_row(rows, r) for r in rows.fetchall()]:
+                if row["key"] in keys or len(claimed) >= limit:
+                    continue  # a waiting and a retrying request of one key: the older goes first, alone
+                keys.add(row["key"])
+                launch_id = row["launch_id"] or "launch-" + secrets.token_hex(10)
+                conn.execute("UPDATE job_requests SET state = 'launching', attempts = attempts + 1, launch_id = ?,"
+                             " lease_until = ?, updated_at = ? WHERE id = ?", (launch_id, now + lease, now, row["id"]))
+                row.update(state="launching", attempts=row["attempts"] + 1, launch_id=launch_id,
+                           vars=_loads(row["vars"], {}))
+                claimed.append(row)
+            return claimed
+
+        return self.write(op)
+
+    def mark_running(self, request_id: int, external_id: str, lease: float) -> None:
+        now = self.clock()
+        self.write(lambda conn: conn.execute(
+            "UPDATE job_requests SET state = 'running', external_id = ?, launched_at = COALESCE(launched_at, ?),"
+            " lease_until = ?, updated_at = ?, last_error = NULL WHERE id = ?",
+            (external_id, now, now + lease, now, request_id)))
+
+    def renew(self, request_ids: list[int], lease: float) -> None:
+        if not request_ids:
+            return
+        now = self.clock()
+        marks = ",".join("?" * len(request_ids))
+        self.write(lambda conn: conn.execute(
+            f"UPDATE job_requests SET lease_until = ? WHERE id IN ({marks}) AND state IN ('launching', 'running')",
+            (now + lease, *request_ids)))
+
+    def finish(self, request_id: int, state: str, result: dict | None = None, error: str | None = None) -> None:
+        now = self.clock()
+        self.write(lambda conn: conn.execute(
+            "UPDATE job_requests SET state = ?, result = ?, last_error = COALESCE(?, last_error), finished_at = ?,"
+            " updated_at = ?, lease_until = NULL WHERE id = ?",
+            (state, json.dumps(result or {}), error, now, now, request_id)))
+
+    def retry_later(self, request_id: int, delay: float, error: str) -> None:
+        now = self.clock()
+        self.write(lambda conn: conn.execute(
+            "UPDATE job_requests SET state = 'retrying', not_before = ?, last_error = ?, lease_until = NULL,"
+            " updated_at = ? WHERE id = ?", (now + delay, error[:1000], now, request_id)))
+
+    def running(self) -> list[dict]:
+        rows = self.query("SELECT * FROM job_requests WHERE state IN ('launching', 'running') ORDER BY id")
+        for row in rows:
+            row["vars"] = _loads(row["vars"], {})
+        return rows
+
+    def expired_claims(self) -> list[dict]:
+        """Launching/running requests whose lease ran out: their process died (or never renewed)."""
+        rows = self.query("SELECT * FROM job_requests WHERE state IN ('launching', 'running') AND lease_until < ?",
+                          (self.clock(),))
+        for row in rows:
+            row["vars"] = _loads(row["vars"], {})
+        return rows
+
+    def request(self, request_id: int) -> dict | None:
+        rows = self.query("SELECT * FROM job_requests WHERE id = ?", (request_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        row["vars"], row["result"] = _loads(row["vars"], {}), _loads(row["result"])
+        row["events"] = self.query("SELECT event_id, how, rule, paths FROM request_events WHERE request_id = ?"
+                                   " ORDER BY rowid", (request_id,))
+        return row
+
+    def list_requests(self, state: str | None = None, limit: int = 50) -> list[dict]:
+        where, params = ("WHERE state = ?", [state]) if state else ("", [])
+        return self.query(f"SELECT id, key, job, tenant, api, environment, ref, state, attempts, external_id,"
+                          f" trace_id, event_id, last_error, created_at, finished_at FROM job_requests {where}"
+                          f" ORDER BY id DESC LIMIT ?", [*params, limit])
+
+    def requeue(self, request_id: int, event_id: str) -> tuple[int, str]:
+        """Replay: the request's job asked again (a dead letter, or any finished request), through the normal
+        enqueue path, so it coalesces with a waiting one. Returns ``(request_id, how)``."""
+        now = self.clock()
+
+        def op(conn: sqlite3.Connection):
+            cursor = conn.execute("SELECT * FROM job_requests WHERE id = ?", (request_id,))
+            found = cursor.fetchone()
+            if not found:
+                raise KeyError(request_id)
+            row = _row(cursor, found)
+            request = JobRequest(job=row["job"], tenant=row["tenant"], api=row["api"], environment=row["environment"],
+                                 ref=row["ref"], vars=_loads(row["vars"], {}), rule="replay")
+            if row["state"] == "dead":
+                conn.execute("UPDATE job_requests SET state = 'replayed', updated_at = ? WHERE id = ?", (now, request_id))
+            return _enqueue(conn, request, event_id, row["trace_id"], now)
+
+        return self.write(op)
+
+    # -- numbers -----------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Counts for /metrics and ``stoa-receiver status``; ages in seconds."""
+        now = self.clock()
+        events = {r["status"]: r["n"] for r in self.query("SELECT status, COUNT(*) AS n FROM events GROUP BY status")}
+        requests = {r["state"]: r["n"] for r in self.query(
+            "SELECT state, COUNT(*) AS n FROM job_requests GROUP BY state")}
+        oldest = self.query("SELECT MIN(created_at) AS t FROM job_requests WHERE state IN ('waiting', 'retrying')")
+        oldest_event = self.query("SELECT MIN(received_at) AS t FROM events WHERE status = 'accepted'")
+        return {
+            "events": events, "requests": requests,
+            "queue_depth": requests.get("waiting", 0) + requests.get("retrying", 0),
+            "oldest_waiting_seconds": (now - oldest[0]["t"]) if oldest[0]["t"] else 0.0,
+            "oldest_unrouted_seconds": (now - oldest_event[0]["t"]) if oldest_event[0]["t"] else 0.0,
+            "dead_letters": requests.get("dead", 0),
+        }
+
+
+def _enqueue(conn: sqlite3.Connection, request: JobRequest, event_id: str, trace_id: str, now: float):
+    """Coalesce into the waiting request of the same key, or add one. ``(request_id, how)``."""
+    key = request.key
+    waiting = conn.execute("SELECT id FROM job_requests WHERE key = ? AND state = 'waiting'", (key,)).fetchone()
+    if waiting:
+        request_id, how = waiting[0], "coalesced"
+        conn.execute("UPDATE job_requests SET ref = COALESCE(?, ref), vars = ?, event_id = ?, trace_id = ?,"
+                     " updated_at = ? WHERE id = ?",
+                     (request.ref, json.dumps(request.vars), event_id, trace_id, now, request_id))
+    else:
+        cursor = conn.execute(
+            "INSERT INTO job_requests (key, job, tenant, api, environment, ref, vars, state, not_before, trace_id,"
+            " event_id, created_at, updated_at) VALUES (?,?,?,?,?,?,?,'waiting',?,?,?,?,?)",
+            (key, request.job, request.tenant, request.api, request.environment, request.ref,
+             json.dumps(request.vars), now, trace_id, event_id, now, now))
+        request_id, how = cursor.lastrowid, "created"
+    conn.execute("INSERT INTO request_events (request_id, event_id, how, rule, paths) VALUES (?,?,?,?,?)"
+                 " ON CONFLICT (request_id, event_id) DO NOTHING",
+                 (request_id, event_id, how, request.rule, json.dumps(request.paths[:20])))
+    if request.ref:
+        conn.execute("INSERT INTO key_refs (key, ref) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET ref = excluded.ref",
+                     (key, request.ref))
+    return request_id, how
