@@ -100,6 +100,7 @@ class Config:
     auto_environments: list[str] = field(default_factory=lambda: ["dev"])
     prune_on_removal: bool = False
     rules_file: Path = DEFAULT_RULES
+    gap_grace: float = 5.0             # seconds an out-of-order push waits for the push it follows
     launcher: str = "runner"           # runner | awx
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     awx: AwxConfig | None = None
@@ -300,6 +301,9 @@ def from_mapping(data: Any, origin: str = "configuration", base: Path | None = N
     rules = routing.get("rules", str)
     if rules:
         config.rules_file = local_path(rules)
+    config.gap_grace = routing.get("gap_grace", float, 5.0)
+    if config.gap_grace < 0:
+        raise routing.fail("gap_grace", "must be 0 or more seconds")
     routing.done()
 
     dispatch = top.section("dispatch")

@@ -47,7 +47,7 @@ class Service:
         self.mirror = GitMirror(config.gitops_repository, config.mirror_dir)
         self.router = Router(self.store, self.mirror, self.rules, project=config.gitlab.project,
                              branch=config.gitlab.branch, auto_environments=config.auto_environments,
-                             prune_on_removal=config.prune_on_removal)
+                             prune_on_removal=config.prune_on_removal, gap_grace=config.gap_grace)
         self.launcher = launcher or launchers.build(config)
         poll = config.awx.poll_interval if (config.launcher == "awx" and config.awx) else 0.5
         self.dispatcher = Dispatcher(self.store, self.launcher, self.catalogue, gitops_repo=config.gitops_repository,
@@ -88,7 +88,9 @@ class Service:
         events = self.store.pending_events(ROUTE_BATCH)
         if not events:
             return 0
-        shas = [e[k] for e in events if e["kind"] == "push" for k in ("before_sha", "after_sha")]
+        routed_ref = f"refs/heads/{self.config.gitlab.branch}"
+        shas = [e[k] for e in events if e["kind"] == "push" and e["ref"] == routed_ref
+                for k in ("before_sha", "after_sha")]
         if self.mirror.missing(shas):
             self.mirror.fetch()  # one fetch for the whole batch
         done = 0
@@ -107,7 +109,10 @@ class Service:
                     raise
                 decision = self.router._full(event, event["after_sha"], f"routing failed ({type(exc).__name__}): "
                                              "reconciling everything instead")  # noqa: SLF001
-            branch = (self.config.gitlab.project, event["ref"], decision.branch_head) if decision.branch_head else None
+            if decision.status == "deferred":
+                continue  # routed on a later pass, once the push it follows has arrived (or the grace ran out)
+            branch = ((self.config.gitlab.project, event["ref"], decision.branch_head, decision.reconciled)
+                      if decision.branch_head else None)
             outcome = self.store.record_routing(event["id"], decision.status, decision.as_record(), decision.requests,
                                                 event["trace_id"], branch, reason=decision.reason).result()
             self.metrics.routed.labels(decision.mode).inc()
@@ -151,8 +156,9 @@ class Service:
                     "dead_letters": stats["dead_letters"], "launcher": self.launcher.name}
 
     # -- running ----------------------------------------------------------------------------------------
-    def _background(self) -> None:
-        for name, target in (("router", self._route_loop), ("dispatcher", self.dispatcher.run)):
+    def _background(self, dispatch: bool) -> None:
+        loops = [("router", self._route_loop)] + ([("dispatcher", self.dispatcher.run)] if dispatch else [])
+        for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -170,8 +176,10 @@ class Service:
         self.url = f"http://{bound[0]}:{bound[1]}"
         self._loop = loop
 
-    def start_in_thread(self, host: str | None = None, port: int | None = None) -> str:
-        """Starts HTTP (own event loop thread), router and dispatcher; returns the base URL."""
+    def start_in_thread(self, host: str | None = None, port: int | None = None, dispatch: bool = True) -> str:
+        """Starts HTTP (own event loop thread), router and dispatcher; returns the base URL.
+
+        ``dispatch=False`` leaves the queue alone (tests of routing read the requests it holds)."""
         self._take_lock()
         self.mirror.ensure()
         started = threading.Event()
@@ -198,7 +206,7 @@ class Service:
         if failure:
             raise failure[0]
         self._threads.append(thread)
-        self._background()
+        self._background(dispatch)
         return self.url
 
     def stop(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ class Decision:
     explain: list[dict[str, Any]] = field(default_factory=list)  # one entry per request, and per non-launch
     paths_changed: int = 0
     branch_head: str | None = None      # new head of the branch, when it moves
+    reconciled: str | None = None       # the commit a full reconcile brings everything to
 
     def as_record(self) -> dict:
         return {"mode": self.mode, "reason": self.reason, "paths_changed": self.paths_changed,
@@ -56,8 +58,10 @@ class Router:
     """Decides events one at a time, in arrival order (one router per store)."""
 
     def __init__(self, store, mirror: GitMirror, rules: list[Rule], *, project: str, branch: str,
-                 auto_environments: list[str], prune_on_removal: bool = False):
+                 auto_environments: list[str], prune_on_removal: bool = False, gap_grace: float = 5.0,
+                 clock=time.time):
         self.store, self.mirror, self.rules = store, mirror, rules
+        self.gap_grace, self.clock = gap_grace, clock
         self.project, self.branch = project, branch
         self.auto_environments = list(auto_environments)
         self.prune_on_removal = prune_on_removal
@@ -85,12 +89,19 @@ class Router:
             if self.mirror.missing([after]):
                 head = self._branch_tip()
                 return self._full(event, head, f"commit {after[:12]} is not in the repository (rewritten since?)")
-        head = self.store.branch_head(self.project, ref)
+        head, reconciled = self.store.branch_head(self.project, ref)
+        if reconciled and (after == reconciled or self.mirror.is_ancestor(after, reconciled)):
+            return Decision("routed", f"covered: the full reconcile at {reconciled[:12]} includes {after[:12]}",
+                            mode="covered", branch_head=head)
         if not before or before == ZERO_SHA:
             return self._full(event, after, "branch created (before is all zeros)")
         if self.mirror.missing([before]):
             return self._full(event, after, f"before {before[:12]} is unknown to the repository (force push?)")
         if head is not None and before != head and not self.store.known_afters(self.project, ref, [before]):
+            if self.clock() - event["received_at"] < self.gap_grace:
+                # Deliveries can arrive out of order: give the push that ends at `before` a moment to arrive.
+                return Decision("deferred", f"waiting up to {self.gap_grace:g} s for the push ending at {before[:12]}",
+                                mode="none")
             return self._full(event, after, f"missed pushes: before {before[:12]} is not the last routed commit "
                               f"{head[:12]} nor the after of a push received")
         if not self.mirror.is_ancestor(before, after):
@@ -128,7 +139,7 @@ class Router:
                 request = self._yaml(commit, path)
                 if _state(request) == "approved":
                     self._add_promote(decision, request, path, commit, "full-reconcile")
-        decision.branch_head = commit
+        decision.branch_head = decision.reconciled = commit
         self._supersede_older(decision)
         log.info("full reconcile", extra={"event_id": event["id"], "trace_id": event["trace_id"], "reason": reason})
         return decision

@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS branch_heads (
     project    TEXT NOT NULL,
     ref        TEXT NOT NULL,
     sha        TEXT NOT NULL,
+    reconciled TEXT,                                  -- commit of the last full reconcile: older events are covered
     event_id   TEXT NOT NULL,
     updated_at REAL NOT NULL,
     PRIMARY KEY (project, ref)
