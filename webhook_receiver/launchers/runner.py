@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,8 @@ class RunnerLauncher:
                 private_data_dir=str(private), project_dir=str(project), ident=ident,
                 playbook=str(project / self.catalogue[request["job"]]["playbook"]), inventory=str(inventory),
                 extravars=extra_vars, quiet=True, suppress_env_files=True,
-                envvars={"ANSIBLE_CONFIG": str(project / "ansible.cfg"), **self.config.extra_env},
+                envvars={"ANSIBLE_CONFIG": str(project / "ansible.cfg"), "PATH": _path_with_our_python(),
+                         **self.config.extra_env},
                 cancel_callback=lambda: self._stopping, event_handler=lambda _event: True)
         except Exception as exc:  # ansible-runner's own set-up errors: nothing ran
             raise LaunchError(f"ansible-runner could not start: {exc}", retryable=False) from None
@@ -110,6 +113,13 @@ class RunnerLauncher:
 
     def close(self) -> None:
         self._stopping = True
+
+
+def _path_with_our_python() -> str:
+    """PATH with this interpreter's bin directory first: ansible-playbook is the one installed beside the receiver."""
+    ours = str(Path(sys.executable).parent)
+    rest = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != ours]
+    return os.pathsep.join([ours, *rest])
 
 
 def _state(status: str) -> str:
