@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,12 @@ def make_remote() -> bool:
     git("clone", "--quiet", "--bare", str(seed), str(REMOTE), cwd=DEMO)
     shutil.rmtree(seed)
     return True
+
+
+def story_commits() -> tuple[str, str]:
+    """The remote's first two commits on main: the seed, and the petstore change the rollback undoes."""
+    commits = git("rev-list", "--reverse", "main", cwd=REMOTE).split()
+    return commits[0], commits[1]
 
 
 def seed_vault(env: dict) -> None:
@@ -145,6 +152,118 @@ def summary(env: dict) -> None:
           f"GitOps remote {REMOTE}")
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def webhook_act(env: dict) -> None:
+    """GitLab -> receiver -> jobs, with no human step: stoa-receiver (ansible-runner launcher) is started, a change
+    to petstore-api's OpenAPI document and to its dev alias is pushed, GitLab's push hook is posted, and the deploy
+    and the alias sync that follow are shown with their trace id. Every run pushes a change (it toggles one path and
+    one timeout), so this act is never "no change"."""
+    print("\nWebhook act: GitLab push -> stoa-receiver -> jobs (ansible-runner launcher)", flush=True)
+    token = secrets.token_urlsafe(24)
+    port = _free_port()
+    config = DEMO / "receiver.yml"
+    config.write_text(yaml.safe_dump({
+        "listen": {"host": "127.0.0.1", "port": port},
+        "state_dir": str(DEMO / "receiver"),
+        "gitlab": {"project": "platform/stoa-gitops", "secret_tokens": ["env:STOA_DEMO_GITLAB_TOKEN"]},
+        "gitops": {"repository": str(REMOTE), "auto_environments": ["dev"]},
+        "launcher": {"type": "runner", "runner": {"max_parallel": 2}},
+    }, sort_keys=False))
+    log = DEMO / "receiver.log"
+    receiver_env = {**env, "STOA_DEMO_GITLAB_TOKEN": token}
+    process = subprocess.Popen([str(Path(sys.executable).parent / "stoa-receiver"), "--config", str(config), "serve"],
+                               cwd=ROOT, env=receiver_env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/readyz", process, log)
+        work = DEMO / "webhook-work"
+        shutil.rmtree(work, ignore_errors=True)
+        git("clone", "--quiet", str(REMOTE), str(work), cwd=DEMO)
+        before = git("rev-parse", "HEAD", cwd=work).strip()
+        spec = work / "tenants/tenant-demo/apis/petstore-api/openapi.yaml"
+        adopted = "  /pets/adopted:\n    get:\n      operationId: listAdopted\n      responses:\n" \
+                  "        \"200\": {description: Adopted pets}\n"
+        text = spec.read_text()
+        added = adopted not in text
+        spec.write_text(text.replace("  /pets/{petId}:", adopted + "  /pets/{petId}:") if added
+                        else text.replace(adopted, ""))
+        alias = work / "aliases/dev/petstore-backend.yaml"
+        alias_text = alias.read_text()
+        alias.write_text(alias_text.replace("readTimeout: 60000", "readTimeout: 61000") if "readTimeout: 60000"
+                         in alias_text else alias_text.replace("readTimeout: 61000", "readTimeout: 60000"))
+        message = f"petstore-api: {'add' if added else 'remove'} /pets/adopted; petstore backend read timeout"
+        git("commit", "--quiet", "-am", message, cwd=work)
+        git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+        after = git("rev-parse", "HEAD", cwd=work).strip()
+        shutil.rmtree(work)
+        print(f"  pushed {after[:12]} to main: {message}", flush=True)
+        hook = {"object_kind": "push", "event_name": "push", "before": before, "after": after,
+                "ref": "refs/heads/main", "checkout_sha": after, "user_username": "demo-devops",
+                "project_id": 4242, "project": {"id": 4242, "path_with_namespace": "platform/stoa-gitops",
+                                                "default_branch": "main"},
+                "commits": [{"id": after, "title": message, "author": {"name": "STOA demo"}}],
+                "total_commits_count": 1}
+        answer = requests.post(f"http://127.0.0.1:{port}/hooks/gitlab", json=hook, timeout=10,
+                               headers={"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": token,
+                                        "Idempotency-Key": f"demo-{after}"})
+        answer.raise_for_status()
+        event_id, trace_id = answer.json()["event_id"], answer.json()["trace_id"]
+        print(f"  GitLab push hook posted: HTTP {answer.status_code}, event {event_id}, trace {trace_id}", flush=True)
+        event = _wait_event_done(config, event_id, process, log)
+        for request in event["requests"]:
+            print(f"  {request['job']:12} {request['key']:44} {request['state']:10} trace {request['trace_id']}"
+                  f"  runner {request['external_id']}", flush=True)
+            if request["state"] != "successful":
+                print(f"     see {DEMO / 'receiver' / 'runner' / str(request['external_id'])}", flush=True)
+                raise SystemExit(1)
+        print(f"  what the receiver recorded: stoa-receiver --config {config} events {event_id}", flush=True)
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            print(log.read_text()[-3000:])
+            raise SystemExit("stoa-receiver stopped at start-up")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"stoa-receiver not ready after {timeout} s; see {log}")
+
+
+def _wait_event_done(config: Path, event_id: str, process: subprocess.Popen, log: Path, timeout: float = 600) -> dict:
+    """Polls `stoa-receiver events --json EVENT_ID` until its jobs have ended."""
+    command = [str(Path(sys.executable).parent / "stoa-receiver"), "--config", str(config), "events", "--json",
+               event_id]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        if shown.returncode == 0:
+            event = json.loads(shown.stdout)
+            if event["status"] != "accepted" and event["requests"] and all(
+                    r["state"] in ("successful", "failed", "dead") for r in event["requests"]):
+                return event
+            if event["status"] == "ignored":
+                raise SystemExit(f"the receiver ignored the push: {event.get('reason')}")
+        if process.poll() is not None:
+            raise SystemExit(f"stoa-receiver stopped; see {log}")
+        time.sleep(0.5)
+    raise SystemExit(f"the webhook's jobs did not end within {timeout} s; see {log}")
+
+
 def main() -> int:
     DEMO.mkdir(parents=True, exist_ok=True)
     print("Starting the local services (OpenBao, Keycloak, Kafka, gateway simulators dev/staging/prod)...", flush=True)
@@ -166,8 +285,12 @@ def main() -> int:
     # OIDC after the APIs: scope mappings and subscriptions point at API ids.
     story.job("Configure gateway OIDC for tenant-demo (dev)", "playbooks/configure_gateway_oidc.yml",
               tenant_id="tenant-demo", environment="dev", gitops_repo=repo)
+    # Staging and the prod rollback work from the story's own commits: the webhook act below pushes new commits
+    # to main on every run, and those must not change what a rerun of the story does.
+    seed_commit, story_commit = story_commits()
     story.job("Promote petstore-api to staging", "playbooks/promote.yml", inventory="staging",
-              tenant_id="tenant-demo", api_name="petstore-api", environment="staging", gitops_repo=repo)
+              tenant_id="tenant-demo", api_name="petstore-api", environment="staging", gitops_repo=repo,
+              gitops_ref=story_commit)
     done = [r for r in requests_in_remote() if r["spec"]["target"]["name"] == "petstore-api"
             and r["status"]["state"] == "deployed"]
     if done:
@@ -185,7 +308,9 @@ def main() -> int:
                   converging=False, tenant_id="tenant-demo", api_name="petstore-api", environment="prod",
                   gitops_repo=repo, promotion_request_id=request_id)
     story.job("Roll petstore-api back in prod (previous commit)", "playbooks/rollback.yml", inventory="prod",
-              tenant_id="tenant-demo", api_name="petstore-api", environment="prod", gitops_repo=repo)
+              tenant_id="tenant-demo", api_name="petstore-api", environment="prod", gitops_repo=repo,
+              gitops_ref=story_commit, target_ref=seed_commit)
+    webhook_act(env)
     summary(env)
     changed = [s["title"] for s in story.steps if s["converging"] and s["changed"]]
     print("\nConverging steps that changed something: %s" % (", ".join(changed) if changed else "none"))

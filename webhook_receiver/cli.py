@@ -23,9 +23,9 @@ from . import config as config_module
 from .observability import logs
 
 
-def _load(args):
+def _load(args, resolve_secrets: bool = True):
     path = args.config or os.environ.get("STOA_RECEIVER_CONFIG") or "receiver.yml"
-    return config_module.load(path)
+    return config_module.load(path, resolve_secrets=resolve_secrets)
 
 
 def _store(cfg):
@@ -79,7 +79,7 @@ def cmd_check_config(args) -> int:
 
 
 def cmd_status(args) -> int:
-    cfg = _load(args)
+    cfg = _load(args, resolve_secrets=False)
     store = _store(cfg)
     stats = store.stats()
     ready = "not running"
@@ -131,7 +131,7 @@ def _print_event(event: dict) -> None:
 
 
 def cmd_events(args) -> int:
-    cfg = _load(args)
+    cfg = _load(args, resolve_secrets=False)
     store = _store(cfg)
     if args.event_id:
         event = store.event(args.event_id)
@@ -154,7 +154,7 @@ def cmd_events(args) -> int:
 
 
 def cmd_dead_letters(args) -> int:
-    cfg = _load(args)
+    cfg = _load(args, resolve_secrets=False)
     store = _store(cfg)
     rows = store.list_requests("dead", args.limit)
     if args.json:
@@ -170,7 +170,7 @@ def cmd_dead_letters(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    cfg = _load(args)
+    cfg = _load(args, resolve_secrets=False)
     store = _store(cfg)
     target = args.target
     if target.isdigit():

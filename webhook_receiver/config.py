@@ -173,6 +173,8 @@ def resolve_secret(text: Any, where: str, vault: "_Vault") -> Secret:
     """``env:NAME``, ``vault:<mount>/data/<path>#<key>`` or a literal, as a :class:`Secret`."""
     if not isinstance(text, str) or not text:
         raise ConfigError(f"{where}: must be a non-empty string (env:NAME, vault:<mount>/data/<path>#<key> or the value)")
+    if isinstance(vault, _Unresolved):
+        return Secret("", text)
     if text.startswith("env:"):
         name = text[4:]
         value = os.environ.get(name)
@@ -207,6 +209,10 @@ class _Vault:
             raise ConfigError(f"{where}: {exc}") from None
 
 
+class _Unresolved(_Vault):
+    """Stands for the Vault when secrets are not to be read (read-only CLI verbs)."""
+
+
 def _secret_list(reader: _Reader, key: str, vault: _Vault) -> list[Secret]:
     raw = reader.get(key, (list, str), [])
     items = [raw] if isinstance(raw, str) else raw
@@ -227,8 +233,10 @@ def _check_signing_token(secret: Secret, where: str) -> None:
         raise ConfigError(f"{where}: the signing token from {secret.source} is shorter than 16 bytes")
 
 
-def load(path: str | Path, *, environ_overrides: dict[str, str] | None = None) -> Config:
-    """Reads and checks the configuration file; raises :class:`ConfigError` naming the field."""
+def load(path: str | Path, *, resolve_secrets: bool = True) -> Config:
+    """Reads and checks the configuration file; raises :class:`ConfigError` naming the field.
+
+    ``resolve_secrets=False`` (the CLI's read verbs) leaves secrets unread: ``env:``/``vault:`` need not resolve."""
     path = Path(path)
     origin = str(path)
     try:
@@ -241,14 +249,15 @@ def load(path: str | Path, *, environ_overrides: dict[str, str] | None = None) -
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark else ""
         raise ConfigError(f"{origin}:{line} not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    return from_mapping(data, origin=origin, base=path.parent)
+    return from_mapping(data, origin=origin, base=path.parent, resolve_secrets=resolve_secrets)
 
 
-def from_mapping(data: Any, origin: str = "configuration", base: Path | None = None) -> Config:
+def from_mapping(data: Any, origin: str = "configuration", base: Path | None = None,
+                 resolve_secrets: bool = True) -> Config:
     """Builds a :class:`Config` from parsed YAML; relative paths are relative to ``base``."""
     base = base or Path.cwd()
     top = _Reader(origin, data)
-    vault = _Vault()
+    vault = _Vault() if resolve_secrets else _Unresolved()
 
     def local_path(value: str) -> Path:
         candidate = Path(os.path.expanduser(value))
@@ -274,7 +283,8 @@ def from_mapping(data: Any, origin: str = "configuration", base: Path | None = N
     config.gitlab.secret_tokens = _secret_list(gitlab, "secret_tokens", vault)
     config.gitlab.signing_tokens = _secret_list(gitlab, "signing_tokens", vault)
     for n, secret in enumerate(config.gitlab.signing_tokens):
-        _check_signing_token(secret, f"{origin}: gitlab.signing_tokens[{n}]")
+        if resolve_secrets:
+            _check_signing_token(secret, f"{origin}: gitlab.signing_tokens[{n}]")
     if not config.gitlab.secret_tokens and not config.gitlab.signing_tokens:
         raise gitlab.fail("secret_tokens", "no secret token and no signing token: every delivery would be accepted "
                           "unauthenticated; set at least one (GitLab: Settings > Webhooks > Secret token)")
