@@ -115,6 +115,50 @@ def _lookup(req: Request, kind: str, ident: str) -> dict:
     return obj
 
 
+# Raw fields whose order is the order of their serialized value (the fast path sorts on them).
+RAW_ORDERABLE = ("id", "name", "created", "modified", "organization", "kind", "username", "counter", "start_line")
+
+
+def _ints(values: list[str], field_name: str) -> set[int]:
+    wanted = set()
+    for raw in values:
+        for part in raw.split(","):
+            try:
+                wanted.add(int(part))
+            except ValueError:
+                raise APIError(400, {"detail": f"Field '{field_name}' expected a number but got '{part}'."}) from None
+    return wanted
+
+
+def _prefilter(req: Request, kind: str, objects: list[dict]) -> tuple[list[dict], set[str]]:
+    """Narrows the stored objects before serializing them; returns them and the query keys fully applied.
+
+    Only exact equivalents of the serialized filters are applied here (ansible-rulebook polls
+    ``jobs/?id__in=...`` and receivers look jobs up by template or extra var: these stay cheap).
+    """
+    handled = set()
+    for key, values in req.query.items():
+        if key == "id" or key == "id__in":
+            wanted = _ints(values, "id")
+            if key == "id" and len(values) == 1 or key == "id__in" and len(values) == 1:
+                objects = [o for o in objects if o["id"] in wanted]
+                handled.add(key)
+        elif key == "name" and len(values) == 1 and objects and "name" in objects[0]:
+            objects = [o for o in objects if o.get("name") == values[0]]
+            handled.add(key)
+        elif key == "job_template" and kind == "jobs" and len(values) == 1:
+            wanted = _ints(values, "job_template")
+            objects = [o for o in objects if o.get("job_template") in wanted]
+            handled.add(key)
+        elif key == "extra_vars__icontains" and kind in ("jobs", "workflow_jobs") and len(values) == 1:
+            if req.store.settings.strict_filters:
+                raise APIError(403, {"detail": "Filtering on extra_vars is not allowed."})
+            needle = values[0].lower()
+            objects = [o for o in objects if needle in json.dumps(o.get("extra_vars", {})).lower()]
+            handled.add(key)
+    return objects, handled
+
+
 def list_response(req: Request, kind: str, objects: list[dict] | None = None, model: str | None = None,
                   default_order: tuple[str, ...] | None = None, represent_fn=None):
     """Filter, order and paginate ``objects`` (all of ``kind`` by default)."""
@@ -122,20 +166,21 @@ def list_response(req: Request, kind: str, objects: list[dict] | None = None, mo
     model = model or LISTS[kind][0]
     default_order = default_order or LISTS[kind][1]
     objects = store.all(kind) if objects is None else objects
-    # Cheap pre-filter on ids before serializing (ansible-rulebook polls jobs/?id__in=... often).
-    for key in ("id", "id__in"):
-        if key in req.query:
-            wanted = set()
-            for raw in req.query[key]:
-                for part in raw.split(","):
-                    try:
-                        wanted.add(int(part))
-                    except ValueError:
-                        raise APIError(400, {"detail": f"Field 'id' expected a number but got '{part}'."}) from None
-            if key == "id" or len(req.query[key]) == 1:
-                objects = [o for o in objects if o["id"] in wanted]
+    objects, handled = _prefilter(req, kind, objects)
     now = req.now
     represent_fn = represent_fn or (lambda o: represent(store, kind, o, now, detail=False))
+    order = [f for f in (req.query.get("order_by") or req.query.get("order") or [""])[-1].split(",") if f]
+    order += list(default_order)
+    rest = [k for k in req.query if k not in query.RESERVED and k not in handled]
+    if (not rest and "search" not in req.query and "type" not in req.query
+            and all(f.lstrip("-") in RAW_ORDERABLE and all(f.lstrip("-") in o for o in objects) for f in order)):
+        # Fast path: order and paginate the stored objects, serialize only the page.
+        for name in reversed(order):
+            objects = sorted(objects, key=lambda o, n=name.lstrip("-"): (o[n] is None, 0 if o[n] is None else o[n]),
+                             reverse=name.startswith("-"))
+        page = query.paginate(objects, req.query, req.path)
+        page["results"] = [represent_fn(o) for o in page["results"]]
+        return 200, page
     items = [represent_fn(o) for o in objects]
     items = query.filter_items(items, req.query, model, store.settings.strict_filters, ALIASES)
     items = query.order_items(items, req.query, default_order, model)
@@ -529,7 +574,8 @@ def unified_job_templates(req):
     objects += [("workflow_job_templates", o) for o in store.all("workflow_job_templates")]
     objects += [("projects", o) for o in store.all("projects")]
     by_key = {(kind, o["id"]): (kind, o) for kind, o in objects}
-    return list_response(req, "unified_job_templates", [{"id": o["id"], "_key": (k, o["id"])} for k, o in objects],
+    return list_response(req, "unified_job_templates",
+                         [{"id": o["id"], "name": o["name"], "_key": (k, o["id"])} for k, o in objects],
                          model="UnifiedJobTemplate", default_order=("name",),
                          represent_fn=lambda ref: represent(store, *by_key[ref["_key"]], now))
 
@@ -537,8 +583,8 @@ def unified_job_templates(req):
 @route("GET", "/api/v2/unified_jobs/")
 def unified_jobs(req):
     store, now = req.store, req.now
-    refs = [{"id": j["id"], "_kind": "jobs"} for j in store.all("jobs")]
-    refs += [{"id": j["id"], "_kind": "workflow_jobs"} for j in store.all("workflow_jobs")]
+    refs = [{"id": j["id"], "name": j["name"], "_kind": "jobs"} for j in store.all("jobs")]
+    refs += [{"id": j["id"], "name": j["name"], "_kind": "workflow_jobs"} for j in store.all("workflow_jobs")]
     return list_response(req, "unified_jobs", refs, model="UnifiedJob", default_order=("id",),
                          represent_fn=lambda ref: represent(store, ref["_kind"], store.get(ref["_kind"], ref["id"]),
                                                             now, detail=False))

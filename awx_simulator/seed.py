@@ -54,7 +54,7 @@ def _render(value):
 
 def seed(store, objects: dict | None) -> None:
     """Fills an empty store. ``objects`` is ``load_objects()``'s result, or None for AWX's bare install."""
-    admin = store.add("users", {"username": store.admin_username, "first_name": "", "last_name": "",
+    store.add("users", {"username": store.admin_username, "first_name": "", "last_name": "",
                                 "email": "admin@example.com", "is_superuser": True, "is_system_auditor": False})
     store.add("organizations", {"name": "Default", "description": "", "max_hosts": 0})
     store.add("credential_types", {"name": "Machine", "kind": "ssh", "namespace": "ssh", "managed": True,
@@ -125,7 +125,6 @@ def seed(store, objects: dict | None) -> None:
             for outcome in ("success", "failure", "always"):
                 for target in node.get(outcome, []):
                     nodes[node["identifier"]][f"{outcome}_nodes"].append(nodes[target]["id"])
-    del admin
 
 
 JOB_TEMPLATE_DEFAULTS = {
@@ -200,14 +199,16 @@ def normalise_job_template(store, fields: dict, base: dict | None = None) -> dic
 def add_job_template(store, fields: dict) -> dict:
     """Adds a job template (organization defaults to the first non-Default one)."""
     with store.lock:
-        if store.find("job_templates", fields.get("name")) and not isinstance(fields.get("name"), int):
-            raise ValueError(f"job template {fields.get('name')!r} already exists")
         if fields.get("organization") is None:
             orgs = [o for o in store.all("organizations") if o["name"] != "Default"] or store.all("organizations")
             fields = {**fields, "organization": orgs[0]["id"]}
         if fields.get("project") is None and store.all("projects"):
             fields = {**fields, "project": store.all("projects")[0]["id"]}
-        return store.add("job_templates", normalise_job_template(store, fields))
+        record = normalise_job_template(store, fields)
+        if any(jt["name"] == record["name"] and jt["organization"] == record["organization"]
+               for jt in store.all("job_templates")):
+            raise ValueError(f"job template {record['name']!r} already exists in this organization")
+        return store.add("job_templates", record)
 
 
 def add_workflow_job_template(store, fields: dict) -> dict:

@@ -106,7 +106,7 @@ def _template_status(store, template: dict, now: float, data: dict) -> None:
     if last:
         current = jobs.job_state(store, last, now)
         data["last_job_run"], data["last_job_failed"] = iso(current["finished"]), current["failed"]
-        data["related"]["last_job"] = url("jobs" if "job_template" in last and "workflow_job_template" not in last else "workflow_jobs", last["id"])
+        data["related"]["last_job"] = url("workflow_jobs" if "workflow_job_template" in last else "jobs", last["id"])
         data["summary_fields"]["last_job"] = {"id": last["id"], "name": last["name"], "description": "",
                                               "finished": iso(current["finished"]), "status": current["status"],
                                               "failed": current["failed"], "license_error": False,
@@ -210,7 +210,6 @@ def workflow_job_template(store, wfjt: dict, now: float) -> dict:
     for ask in ("ask_labels_on_launch", "ask_skip_tags_on_launch", "ask_tags_on_launch"):
         data[ask] = bool(wfjt.get(ask))
     data["skip_tags"], data["job_tags"] = wfjt.get("skip_tags"), wfjt.get("job_tags")
-    # Unified-job-template keys ansible-rulebook reads on every template type.
     return data
 
 
