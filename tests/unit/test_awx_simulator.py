@@ -308,7 +308,7 @@ def test_batched_polling_as_ansible_rulebook_does(sim, http):
     urls = [http("POST", item["related"]["launch"], json={"extra_vars": {"ansible_eda": {"n": n}}}).json()["url"]
             for n in range(3)]
     ids = [int(u.rstrip("/").rsplit("/", 1)[1]) for u in urls]
-    first = http("GET", "/api/v2/jobs/", params={"id__in": ",".join(map(str, ids))}).json()
+    first = http("GET", "/api/v2/jobs/", params={"id__in": ",".join(map(str, ids)), "page_size": 3}).json()
     assert sorted(j["id"] for j in first["results"]) == ids
     assert {j["status"] for j in first["results"]} <= {"pending", "running", "successful"}
     time.sleep(0.2)
@@ -316,6 +316,25 @@ def test_batched_polling_as_ansible_rulebook_does(sim, http):
     assert later["count"] == 3
     unified = http("GET", "/api/v2/unified_jobs/", params={"id__in": ",".join(map(str, ids))}).json()
     assert unified["count"] == 3 and {j["type"] for j in unified["results"]} == {"job"}
+
+
+def test_labels_as_ansible_rulebook_uses_them(sim, http):
+    """Get or create a label in the organization, launch with it, find the job by label."""
+    org = http("GET", "/api/v2/organizations/", params={"name": "STOA"}).json()["results"][0]
+    assert http("GET", "/api/v2/labels/", params={"name": "eda"}).json()["count"] == 0
+    created = http("POST", "/api/v2/labels/", json={"name": "eda", "organization": org["id"]})
+    assert created.status_code == 201 and created.json()["organization"] == org["id"]
+    again = http("POST", "/api/v2/labels/", json={"name": "eda", "organization": org["id"]})
+    assert again.status_code == 400 and "already exists" in again.text
+    assert http("POST", "/api/v2/labels/", json={"name": "x"}).json() == {"organization": ["This field is required."]}
+    jt = template(http, "Deploy API")
+    ignored = http("POST", jt["related"]["launch"], json={"labels": [created.json()["id"]]}).json()
+    assert ignored["ignored_fields"] == {"labels": [created.json()["id"]]}  # ask_labels_on_launch is false
+    sim.update_job_template("Deploy API", ask_labels_on_launch=True)
+    labelled = http("POST", jt["related"]["launch"], json={"labels": [created.json()["id"]]}).json()
+    assert labelled["ignored_fields"] == {} and labelled["summary_fields"]["labels"]["results"][0]["name"] == "eda"
+    found = http("GET", jt["related"]["jobs"], params={"labels__name": "eda"}).json()
+    assert [j["id"] for j in found["results"]] == [labelled["id"]]
 
 
 def test_cancel_a_running_job(sim, http):
@@ -522,6 +541,11 @@ def _awx_cli(sim, *args, **kwargs):
 
 def test_awx_cli_lists_and_launches_with_monitor_and_wait(sim):
     listed = _awx_cli(sim, "--conf.token", TOKEN, "job_templates", "list", "--name", "Deploy API", "-f", "json")
+    login = _awx_cli(sim, "--conf.username", "admin", "--conf.password", PASSWORD, "login", "-f", "json")
+    out, err = login.communicate(timeout=60)
+    assert login.returncode == 0, err
+    token = json.loads(out)["token"]  # `awx login`: a personal token, usable as a bearer token
+    assert requests.get(sim.url + "/api/v2/me/", headers={"Authorization": f"Bearer {token}"}, timeout=5).ok
     out, err = listed.communicate(timeout=60)
     assert listed.returncode == 0, err
     assert [t["name"] for t in json.loads(out)["results"]] == ["Deploy API"]
