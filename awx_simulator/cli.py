@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="password of --username for Basic auth and /api/login/ (default: $STOA_AWX_SIM_PASSWORD)")
     parser.add_argument("--state", help="JSON file that keeps objects, jobs and launches across restarts")
     parser.add_argument("--objects", default=str(DEFAULT_OBJECTS_FILE),
-                        help="AWX objects to seed (default: the repository's awx/objects.yml)")
+                        help="AWX objects to seed (default: the repository's awx/objects.yml; '' for a bare AWX)")
     parser.add_argument("--pending-seconds", type=float, help="time a job stays pending (default 0.05)")
     parser.add_argument("--running-seconds", type=float, help="time a job runs (default 0.1)")
     args = parser.parse_args(argv)
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --token and/or --password (else nothing could authenticate)")
 
     sim = Simulator(token=args.token, username=args.username, password=args.password, state_file=args.state,
-                    objects=load_objects(args.objects))
+                    objects=load_objects(args.objects) if args.objects else {})
     durations = {k: v for k, v in (("pending_seconds", args.pending_seconds),
                                    ("running_seconds", args.running_seconds)) if v is not None}
     if durations:

@@ -79,6 +79,8 @@ class Settings:
                 if not isinstance(value, dict) or any(v not in ("successful", "failed", "error") for v in value.values()):
                     raise ValueError("outcomes maps template names to successful|failed|error")
                 value = dict(value)
+            elif isinstance(value, str):
+                value = value.strip().lower() in ("1", "true", "yes", "on")
             else:
                 value = bool(value)
             setattr(self, key, value)

@@ -668,3 +668,12 @@ def test_queueing_of_templates_without_allow_simultaneous(sim, http):
     sim.update_job_template("Promote API", allow_simultaneous=True)
     fourth, fifth = (http("POST", launch, json={}).json()["id"] for _ in range(2))
     assert {http("GET", f"/api/v2/jobs/{j}/").json()["status"] for j in (fourth, fifth)} == {"running"}
+
+
+def test_a_simulator_bug_is_a_500_never_a_silent_drop(sim, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(sim, "handle", broken)
+    answer = requests.get(sim.url + "/api/v2/ping/", timeout=5)
+    assert answer.status_code == 500 and answer.json() == {"detail": "A server error has occurred."}
