@@ -64,15 +64,6 @@ def template(http, name):
     return found["results"][0]
 
 
-def wait_status(http, job_id, statuses=("successful", "failed", "error", "canceled"), timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        job = http("GET", f"/api/v2/jobs/{job_id}/").json()
-        if job["status"] in statuses or time.monotonic() > deadline:
-            return job
-        time.sleep(0.02)
-
-
 def awxkit_v2(sim, attempts=None):
     from awxkit import api, config
 
@@ -268,18 +259,24 @@ def test_bad_launch_bodies_are_400_and_unknown_templates_404(sim, http):
 
 
 def test_statuses_progress_on_the_clock_and_sim_fail_fails(sim, http):
-    sim.configure(pending_seconds=0.3, running_seconds=0.3)
+    sim.configure(pending_seconds=10, running_seconds=20)
     launch = template(http, "Sync Gateway")["related"]["launch"]
     ok_id = http("POST", launch, json={"extra_vars": {"x": 1}}).json()["job"]
     bad_id = http("POST", launch, json={"extra_vars": {"sim_fail": True}}).json()["job"]
-    assert http("GET", f"/api/v2/jobs/{ok_id}/").json()["status"] == "pending"
-    running = wait_status(http, ok_id, ("running",))
+    pending = http("GET", f"/api/v2/jobs/{ok_id}/").json()
+    assert (pending["status"], pending["started"], pending["event_processing_finished"]) == ("pending", None, False)
+    assert http("GET", f"/api/v2/jobs/{ok_id}/job_events/").json()["count"] == 0
+    sim.advance_clock(10)
+    running = http("GET", f"/api/v2/jobs/{ok_id}/").json()
     assert running["status"] == "running" and running["started"] and running["finished"] is None
-    assert running["event_processing_finished"] is False
-    done = wait_status(http, ok_id)
+    assert running["event_processing_finished"] is False and 0 <= running["elapsed"] < 1
+    assert [e["event"] for e in http("GET", f"/api/v2/jobs/{ok_id}/job_events/").json()["results"]] == [
+        "playbook_on_start", "playbook_on_play_start", "playbook_on_task_start"]
+    sim.advance_clock(20)
+    done = http("GET", f"/api/v2/jobs/{ok_id}/").json()
     assert done["status"] == "successful" and done["failed"] is False and done["event_processing_finished"] is True
-    assert done["elapsed"] == pytest.approx(0.3, abs=0.01) and done["finished"] > done["started"]
-    failed = wait_status(http, bad_id)
+    assert done["elapsed"] == pytest.approx(20, abs=0.01) and done["finished"] > done["started"]
+    failed = http("GET", f"/api/v2/jobs/{bad_id}/").json()
     assert failed["status"] == "failed" and failed["failed"] is True
     stdout = http("GET", f"/api/v2/jobs/{bad_id}/stdout/", params={"format": "txt"})
     assert stdout.headers["Content-Type"].startswith("text/plain") and "FAILED!" in stdout.text
@@ -287,12 +284,11 @@ def test_statuses_progress_on_the_clock_and_sim_fail_fails(sim, http):
     assert [e["event"] for e in events["results"]][-1] == "playbook_on_stats"
     assert http("GET", f"/api/v2/jobs/{ok_id}/stdout/", params={"format": "json"}).json()["content"].count("ok: [localhost]") == 1
 
-    # A template set to fail, and the simulated clock moved instead of waiting.
-    sim.configure(pending_seconds=60, running_seconds=60, outcomes={"Sync Gateway": "failed"})
-    slow = http("POST", launch, json={}).json()["job"]
-    assert http("GET", f"/api/v2/jobs/{slow}/").json()["status"] == "pending"
-    sim.advance_clock(121)
-    assert http("GET", f"/api/v2/jobs/{slow}/").json()["status"] == "failed"
+    # A template set to fail.
+    sim.configure(outcomes={"Sync Gateway": "failed"})
+    again = http("POST", launch, json={}).json()["job"]
+    sim.advance_clock(30)
+    assert http("GET", f"/api/v2/jobs/{again}/").json()["status"] == "failed"
 
 
 def test_batched_polling_as_ansible_rulebook_does(sim, http):
@@ -385,9 +381,9 @@ def test_503_window_for_launches_then_for_everything(sim, http):
     assert http("POST", launch, json={}).status_code == 201
     assert sim.counters()["jobs"] == 1  # the refused launches created nothing
 
-    sim.faults.error(503, seconds=0.3)
+    sim.faults.error(503, seconds=0.5)
     assert http("GET", "/api/v2/ping/").status_code == 503
-    time.sleep(0.35)
+    time.sleep(0.5)
     assert http("GET", "/api/v2/ping/").status_code == 200
 
 
@@ -398,7 +394,7 @@ def test_slow_answers(sim, http):
     assert time.monotonic() - started >= 0.25
     started = time.monotonic()
     http("GET", "/api/v2/ping/")
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.25  # the window was one request
 
 
 def test_lost_answer_the_job_exists_but_the_client_sees_an_error(sim, http):
