@@ -111,8 +111,8 @@ class Service:
                                              "reconciling everything instead")  # noqa: SLF001
             if decision.status == "deferred":
                 continue  # routed on a later pass, once the push it follows has arrived (or the grace ran out)
-            branch = ((self.config.gitlab.project, event["ref"], decision.branch_head, decision.reconciled)
-                      if decision.branch_head else None)
+            branch = ((self.config.gitlab.project, event["ref"], decision.branch_head, decision.reconciled,
+                       decision.base) if decision.branch_head else None)
             outcome = self.store.record_routing(event["id"], decision.status, decision.as_record(), decision.requests,
                                                 event["trace_id"], branch, reason=decision.reason).result()
             self.metrics.routed.labels(decision.mode).inc()

@@ -21,9 +21,13 @@ def _blob(text: str) -> bytes:
     return b"data %d\n" % len(data) + data + b"\n"
 
 
-def build(path: Path, count: int) -> tuple[Path, list[str]]:
-    """``path/load.git`` (bare) with ``count + 1`` commits on main; returns (remote, [sha0, sha1, ...])."""
+def build(path: Path, count: int, apis: int | None = None) -> tuple[Path, list[str]]:
+    """``path/load.git`` (bare) with ``count + 1`` commits on main; returns (remote, [sha0, sha1, ...]).
+
+    Commit ``i`` changes API ``(i - 1) % apis`` (``apis`` defaults to ``count``: one API per commit)."""
+    apis = apis or count
     remote = path / "load.git"
+    path.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(remote)], check=True)
     stream = bytearray()
     stamp = 1_795_000_000
@@ -39,15 +43,15 @@ def build(path: Path, count: int) -> tuple[Path, list[str]]:
         stream.extend(b"\n")
 
     first = {}
-    for n in range(count):
+    for n in range(apis):
         root = f"tenants/{TENANT}/apis/{api_name(n)}"
         first[f"{root}/api.yaml"] = f"apiVersion: stoa.cab-i.com/v1\nkind: API\nmetadata: {{name: {api_name(n)}}}\n"
         first[f"{root}/openapi.yaml"] = "openapi: 3.0.3\ninfo: {title: load, version: 1.0.0}\npaths: {}\n"
         first[f"{root}/environments/dev.yaml"] = "variables: {}\n"
     commit(0, "load: every API", first)
     for n in range(count):
-        commit(n + 1, f"load: change {api_name(n)}",
-               {f"tenants/{TENANT}/apis/{api_name(n)}/openapi.yaml":
+        commit(n + 1, f"load: change {api_name(n % apis)}",
+               {f"tenants/{TENANT}/apis/{api_name(n % apis)}/openapi.yaml":
                 f"openapi: 3.0.3\ninfo: {{title: load {n}, version: 1.0.1}}\npaths: {{}}\n"})
     marks = path / "marks"
     subprocess.run(["git", "fast-import", "--quiet", f"--export-marks={marks}"], cwd=remote, input=bytes(stream),

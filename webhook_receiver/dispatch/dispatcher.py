@@ -97,7 +97,7 @@ class Dispatcher:
         job = row["job"]
         try:
             if row["attempts"] > 1:
-                found = self.launcher.find(row["launch_id"])
+                found = self.launcher.find(row)
                 if found:
                     return self._running(row, found, "found_existing")
             external_id = self.launcher.launch(row, extra_vars_for(row, self.catalogue, self.gitops_repo))
@@ -105,7 +105,7 @@ class Dispatcher:
         except LaunchError as error:
             if error.ambiguous:
                 try:
-                    found = self.launcher.find(row["launch_id"])
+                    found = self.launcher.find(row)
                 except LaunchError:
                     found = None  # unknown: the next attempt looks again before launching
                 if found:

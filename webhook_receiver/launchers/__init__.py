@@ -5,7 +5,7 @@ The dispatcher only uses this contract:
 - ``check()``: problems that would lose work in production (a template that drops a
   variable, a missing playbook), found at start-up; a list of messages;
 - ``launch(request, extra_vars) -> external_id``: starts one job; raises :class:`LaunchError`;
-- ``find(launch_id) -> external_id | None``: whether an earlier attempt of this launch id
+- ``find(request) -> external_id | None``: whether an earlier attempt of this request's launch id
   did start a job (AWX has no idempotency key: every launch carries ``stoa_launch_id`` in
   its extra vars, and an ambiguous failure is looked up before any retry);
 - ``poll(external_ids) -> {external_id: JobStatus}``: the status of launched jobs.
@@ -52,7 +52,7 @@ class Launcher(Protocol):
 
     def launch(self, request: dict, extra_vars: dict[str, Any]) -> str: ...
 
-    def find(self, launch_id: str) -> str | None: ...
+    def find(self, request: dict) -> str | None: ...
 
     def poll(self, external_ids: list[str]) -> dict[str, JobStatus]: ...
 

@@ -6,15 +6,18 @@ AWX facts relied on (shared/infra/04-awx-api.md):
   ``ignored_fields``: :meth:`AwxLauncher.check` reads ``GET launch/`` of every template at
   start-up, and a launch answer with ignored extra vars is an error, never a lost variable;
 - AWX has no idempotency key: every launch carries ``stoa_launch_id`` in its extra vars,
-  and :meth:`find` looks it up (``jobs/?extra_vars__icontains=``) before a retry;
+  and :meth:`find` looks it up before a retry (in the template's recent jobs: AWX refuses
+  filters on extra_vars);
 - terminal statuses are successful, failed, error, canceled; polling is batched with
   ``jobs/?id__in=`` (as ansible-rulebook does).
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
+import time
 from typing import Any
 
 import requests
@@ -25,6 +28,20 @@ from . import JobStatus, LaunchError
 log = logging.getLogger("stoa.receiver.launcher")
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 AMBIGUOUS_STATUS = frozenset({502, 504})  # a proxy answered: AWX may have created the job
+
+
+FIND_MARGIN = 300.0  # seconds before the request's creation searched for its jobs (clock skew between hosts)
+FIND_PAGES = 20      # pages of 200 jobs at most
+
+
+def _launch_id_of(extra_vars) -> str | None:
+    """``stoa_launch_id`` from a job's extra_vars (AWX gives them as a JSON string)."""
+    if isinstance(extra_vars, str):
+        try:
+            extra_vars = json.loads(extra_vars or "{}")
+        except ValueError:
+            return None
+    return extra_vars.get("stoa_launch_id") if isinstance(extra_vars, dict) else None
 
 
 def _status_code(error: Exception) -> int | None:
@@ -49,6 +66,9 @@ class AwxLauncher:
         with self._lock:
             if self._v2 is None:
                 awx_config.base_url = self.config.url.rstrip("/")
+                # awxkit re-sends a request after a connection error (5 times by default): a launch whose answer
+                # was lost would start a second job. One attempt; our retries look the launch id up first.
+                awx_config.client_connection_attempts = 1
                 awx_config.assume_untrusted = not self.config.verify_ssl
                 root = api.Api()
                 root.connection.session.verify = self.config.verify_ssl
@@ -90,7 +110,7 @@ class AwxLauncher:
     def _inventory_id(self, request: dict) -> int | None:
         name = self.config.inventories.get(request.get("environment") or "", self.config.default_inventory)
         if name not in self._inventories:
-            found = self._call(f"looking up inventory {name!r}", lambda: self._api().inventories.get(name=name))
+            found = self._call(f"looking up inventory {name!r}", lambda: self._api().inventory.get(name=name))  # "inventory" in /api/v2/
             if not found.results:
                 raise LaunchError(f"AWX has no inventory named {name!r}", retryable=False)
             self._inventories[name] = found.results[0].id
@@ -141,10 +161,22 @@ class AwxLauncher:
             raise LaunchError(f"AWX answered a launch of {template.name!r} without a job id", retryable=False)
         return str(job_id)
 
-    def find(self, launch_id: str) -> str | None:
-        found = self._call("looking up an earlier launch",
-                           lambda: self._api().jobs.get(extra_vars__icontains=launch_id, order_by="id"))
-        return str(found.results[0].id) if found.results else None
+    def find(self, request: dict) -> str | None:
+        """The AWX job an earlier attempt of this request started, if any.
+
+        AWX refuses filters on ``extra_vars`` (403, prevent_search), so the template's jobs created since the
+        request (minus a margin for clock skew) are listed newest first and their extra vars read."""
+        template = self._template(request["job"])
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(request["created_at"] - FIND_MARGIN))
+        for number in range(1, FIND_PAGES + 1):
+            page = self._call("looking up an earlier launch", lambda: self._api().jobs.get(
+                job_template=template.id, created__gte=since, order_by="-id", page_size=200, page=number))
+            for job in page.results:
+                if _launch_id_of(job.json.get("extra_vars")) == request["launch_id"]:
+                    return str(job.id)
+            if not page.json.get("next"):
+                return None
+        raise LaunchError("looking up an earlier launch: too many jobs of this template to search", retryable=True)
 
     def poll(self, external_ids: list[str]) -> dict[str, JobStatus]:
         out: dict[str, JobStatus] = {}

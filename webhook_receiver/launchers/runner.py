@@ -80,7 +80,8 @@ class RunnerLauncher:
             self._runs[ident] = (thread, runner)
         return ident
 
-    def find(self, launch_id: str) -> str | None:
+    def find(self, request: dict) -> str | None:
+        launch_id = request["launch_id"]
         return launch_id if (self.work_dir / launch_id).is_dir() else None
 
     def poll(self, external_ids: list[str]) -> dict[str, JobStatus]:

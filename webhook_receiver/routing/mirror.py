@@ -4,9 +4,12 @@ GitLab lists at most 20 commits in a push hook (``total_commits_count`` has the 
 number), so the only trustworthy list of changed files is ``git diff before..after``
 in a copy of the repository (shared/gitlab/edge-cases/01).
 
-Git is run as a subprocess: it is the reference implementation, and its ``-z`` output
-keeps any path (unicode, spaces, newlines) exact. Fetches are batched: one fetch serves
-every pending event whose commits are missing.
+Fetching is git's own (``git clone --mirror`` / ``git fetch``: the credentials and
+transports operators configure for git). Reading, which happens several times per event,
+is done in-process with pygit2 (libgit2): a process per diff, ancestry check or file read
+cost 2-3 ms each and made routing the receiver's bottleneck (measured: 6.5 ms per event
+with subprocesses). Paths are bytes decoded with surrogateescape, so any name (unicode,
+spaces, newlines) stays exact. Fetches are batched: one fetch serves every pending event.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import os
 import re
 import subprocess
 import threading
+
+import pygit2
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +48,21 @@ class GitMirror:
     def __init__(self, url: str, path: Path):
         self.url, self.path = url, Path(path)
         self._lock = threading.Lock()
+        self._repo: pygit2.Repository | None = None
         self.fetches = 0
+
+    def _repository(self) -> pygit2.Repository:
+        """The pygit2 view of the mirror, reopened after each fetch (so new packs are seen)."""
+        if self._repo is None:
+            self._repo = pygit2.Repository(str(self.path))
+        return self._repo
+
+    def _commit(self, sha: str) -> pygit2.Commit | None:
+        try:
+            found = self._repository().get(sha)
+        except (ValueError, KeyError):
+            return None
+        return found if isinstance(found, pygit2.Commit) else None
 
     def _git(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> subprocess.CompletedProcess:
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
@@ -74,49 +93,97 @@ class GitMirror:
         self.ensure()
         with self._lock:
             self._git("fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+            self._repo = None
             self.fetches += 1
 
     def missing(self, shas: list[str]) -> set[str]:
-        """Which commits the mirror does not have (one ``git cat-file --batch-check`` for all)."""
+        """Which of these commits the mirror does not have."""
         wanted = [s for s in dict.fromkeys(shas) if s and s != ZERO_SHA]
         if not wanted:
             return set()
         self.ensure()
         with self._lock:
-            done = self._git("cat-file", "--batch-check", input_bytes=("\n".join(wanted) + "\n").encode(), check=False)
-        result = set()
-        for sha, line in zip(wanted, done.stdout.decode().splitlines()):
-            if line.endswith(" missing") or not line.split(" ")[1:2] == ["commit"]:
-                result.add(sha)
-        return result
+            return {sha for sha in wanted if not _is_hex(sha) or self._commit(sha) is None}
 
     def is_ancestor(self, older: str, newer: str) -> bool:
+        """Whether ``older`` is reachable from ``newer`` (``git merge-base --is-ancestor``; equal counts)."""
+        if older == newer:
+            return True
         with self._lock:
-            done = self._git("merge-base", "--is-ancestor", older, newer, check=False)
-        if done.returncode not in (0, 1):
-            raise MirrorError(f"git merge-base failed for {older[:12]}..{newer[:12]}")
-        return done.returncode == 0
+            try:
+                return self._repository().descendant_of(newer, older)
+            except (ValueError, KeyError, pygit2.GitError) as exc:
+                raise MirrorError(f"ancestry of {older[:12]} and {newer[:12]}: {exc}") from None
 
     def changes(self, before: str, after: str) -> list[Change]:
         """Paths that differ between two commits, renames as a deletion and an addition."""
         with self._lock:
-            done = self._git("diff", "--name-status", "-z", "--no-renames", "--no-ext-diff", before, after)
-        fields = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-        return [Change(status[:1], path) for status, path in zip(fields[0::2], fields[1::2]) if path]
+            repo = self._repository()
+            try:
+                diff = repo.diff(repo.get(before), repo.get(after))
+            except (ValueError, KeyError, pygit2.GitError) as exc:
+                raise MirrorError(f"diff {before[:12]}..{after[:12]}: {exc}") from None
+            out = []
+            for delta in diff.deltas:
+                status = delta.status_char()
+                if status == "R":  # renames are off by default in libgit2; kept as delete + add if they appear
+                    out += [Change("D", _path(delta.old_file)), Change("A", _path(delta.new_file))]
+                else:
+                    out.append(Change(status, _path(delta.new_file if status != "D" else delta.old_file)))
+            return out
 
     def all_paths(self, commit: str) -> list[str]:
-        """Every file of a commit (for a full reconcile, or a branch created from nothing)."""
+        """Every file of a commit (for a full reconcile)."""
         with self._lock:
-            done = self._git("ls-tree", "-r", "-z", "--name-only", commit)
-        return [p for p in done.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+            found = self._commit(commit)
+            if found is None:
+                raise MirrorError(f"no commit {commit[:12]} in the mirror")
+            out: list[str] = []
+            _walk(self._repository(), found.tree, "", out)
+            return out
+
+    def _blob(self, commit: str, path: str):
+        found = self._commit(commit)
+        if found is None:
+            return None
+        try:
+            entry = found.tree[path]
+        except (KeyError, ValueError):
+            return None
+        return self._repository().get(entry.id)
 
     def read(self, commit: str, path: str) -> bytes | None:
         """A file's bytes at a commit, or None when it does not exist there."""
         with self._lock:
-            done = self._git("cat-file", "blob", f"{commit}:{path}", check=False)
-        return done.stdout if done.returncode == 0 else None
+            blob = self._blob(commit, path)
+            return blob.data if isinstance(blob, pygit2.Blob) else None
 
     def exists(self, commit: str, path: str) -> bool:
         with self._lock:
-            done = self._git("cat-file", "-e", f"{commit}:{path}", check=False)
-        return done.returncode == 0
+            return self._blob(commit, path) is not None
+
+    def tip(self, branch: str) -> str:
+        """The SHA of ``refs/heads/<branch>`` in the mirror, or "" when the branch does not exist."""
+        with self._lock:
+            try:
+                return str(self._repository().references[f"refs/heads/{branch}"].resolve().target)
+            except (KeyError, ValueError):
+                return ""
+
+
+def _path(diff_file) -> str:
+    raw = getattr(diff_file, "raw_path", None)
+    return raw.decode("utf-8", "surrogateescape") if raw is not None else diff_file.path
+
+
+def _walk(repo, tree, prefix: str, out: list[str]) -> None:
+    for entry in tree:
+        name = entry.raw_name.decode("utf-8", "surrogateescape") if hasattr(entry, "raw_name") else entry.name
+        if entry.type_str == "tree":
+            _walk(repo, repo.get(entry.id), f"{prefix}{name}/", out)
+        else:
+            out.append(prefix + name)
+
+
+def _is_hex(sha: str) -> bool:
+    return 4 <= len(sha) <= 64 and all(c in "0123456789abcdef" for c in sha.lower())

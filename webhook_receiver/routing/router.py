@@ -45,6 +45,7 @@ class Decision:
     paths_changed: int = 0
     branch_head: str | None = None      # new head of the branch, when it moves
     reconciled: str | None = None       # the commit a full reconcile brings everything to
+    base: str | None = None             # new start of the branch's record (first push, or one just before it)
 
     def as_record(self) -> dict:
         return {"mode": self.mode, "reason": self.reason, "paths_changed": self.paths_changed,
@@ -89,7 +90,7 @@ class Router:
             if self.mirror.missing([after]):
                 head = self._branch_tip()
                 return self._full(event, head, f"commit {after[:12]} is not in the repository (rewritten since?)")
-        head, reconciled = self.store.branch_head(self.project, ref)
+        head, reconciled, base = self.store.branch_head(self.project, ref)
         if reconciled and (after == reconciled or self.mirror.is_ancestor(after, reconciled)):
             return Decision("routed", f"covered: the full reconcile at {reconciled[:12]} includes {after[:12]}",
                             mode="covered", branch_head=head)
@@ -97,7 +98,9 @@ class Router:
             return self._full(event, after, "branch created (before is all zeros)")
         if self.mirror.missing([before]):
             return self._full(event, after, f"before {before[:12]} is unknown to the repository (force push?)")
-        if head is not None and before != head and not self.store.known_afters(self.project, ref, [before]):
+        extends_back = head is not None and after == base  # a push older than the first one routed: trusted alike
+        if head is not None and before != head and not extends_back \
+                and not self.store.known_afters(self.project, ref, [before]):
             if self.clock() - event["received_at"] < self.gap_grace:
                 # Deliveries can arrive out of order: give the push that ends at `before` a moment to arrive.
                 return Decision("deferred", f"waiting up to {self.gap_grace:g} s for the push ending at {before[:12]}",
@@ -110,11 +113,12 @@ class Router:
         decision = Decision("routed", mode="diff", paths_changed=len(changes))
         self._apply_rules(decision, changes, before, after)
         decision.branch_head = self._advance(head, after)
+        if head is None or extends_back:
+            decision.base = before
         return decision
 
     def _branch_tip(self) -> str:
-        tip = self.mirror._git("rev-parse", f"refs/heads/{self.branch}", check=False)  # noqa: SLF001
-        return tip.stdout.decode().strip() if tip.returncode == 0 else ""
+        return self.mirror.tip(self.branch)
 
     def _advance(self, head: str | None, after: str) -> str:
         """The branch head moves forward only: a late, older delivery does not move it back."""

@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS branch_heads (
     ref        TEXT NOT NULL,
     sha        TEXT NOT NULL,
     reconciled TEXT,                                  -- commit of the last full reconcile: older events are covered
+    base       TEXT,                                  -- `before` of the earliest push routed: where the chain starts
     event_id   TEXT NOT NULL,
     updated_at REAL NOT NULL,
     PRIMARY KEY (project, ref)

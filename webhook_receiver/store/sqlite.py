@@ -196,10 +196,12 @@ class SqliteStore:
             row["summary"], row["decision"] = _loads(row["summary"], {}), _loads(row["decision"])
         return rows
 
-    def branch_head(self, project: str, ref: str) -> tuple[str | None, str | None]:
-        """``(head, reconciled)``: the newest routed commit and the last full reconcile's commit."""
-        rows = self.query("SELECT sha, reconciled FROM branch_heads WHERE project = ? AND ref = ?", (project, ref))
-        return (rows[0]["sha"], rows[0]["reconciled"]) if rows else (None, None)
+    def branch_head(self, project: str, ref: str) -> tuple[str | None, str | None, str | None]:
+        """``(head, reconciled, base)``: the newest routed commit, the last full reconcile's commit, and the
+        ``before`` of the earliest push routed (where the receiver's record of the branch starts)."""
+        rows = self.query("SELECT sha, reconciled, base FROM branch_heads WHERE project = ? AND ref = ?",
+                          (project, ref))
+        return (rows[0]["sha"], rows[0]["reconciled"], rows[0]["base"]) if rows else (None, None, None)
 
     def known_afters(self, project: str, ref: str, shas: Iterable[str]) -> set[str]:
         """Which of ``shas`` are the ``after`` of a stored push on that branch (routed or not)."""
@@ -216,7 +218,7 @@ class SqliteStore:
         return rows[0]["ref"] if rows else None
 
     def record_routing(self, event_id: str, status: str, decision: dict, requests: list[JobRequest],
-                       trace_id: str, branch: tuple[str, str, str, str | None] | None,
+                       trace_id: str, branch: tuple[str, str, str, str | None, str | None] | None,
                        reason: str | None = None) -> Future:
         """One transaction: the event's decision and status, its requests enqueued or coalesced, the branch head.
 
@@ -234,12 +236,13 @@ class SqliteStore:
                          " route_attempts = route_attempts + 1 WHERE id = ?",
                          (status, reason, json.dumps(decision), now, event_id))
             if branch:
-                project, ref, sha, reconciled = branch
-                conn.execute("INSERT INTO branch_heads (project, ref, sha, reconciled, event_id, updated_at)"
-                             " VALUES (?,?,?,?,?,?) ON CONFLICT (project, ref) DO UPDATE SET sha = excluded.sha,"
+                project, ref, sha, reconciled, base = branch
+                conn.execute("INSERT INTO branch_heads (project, ref, sha, reconciled, base, event_id, updated_at)"
+                             " VALUES (?,?,?,?,?,?,?) ON CONFLICT (project, ref) DO UPDATE SET sha = excluded.sha,"
                              " reconciled = COALESCE(excluded.reconciled, branch_heads.reconciled),"
+                             " base = COALESCE(excluded.base, branch_heads.base),"
                              " event_id = excluded.event_id, updated_at = excluded.updated_at",
-                             (project, ref, sha, reconciled, event_id, now))
+                             (project, ref, sha, reconciled, base, event_id, now))
             return outcome
 
         return self.submit(op)
