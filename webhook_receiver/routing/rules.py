@@ -80,6 +80,9 @@ def load_rules(path: Path, jobs: dict[str, dict] | None = None) -> list[Rule]:
         if not isinstance(raw, dict):
             raise RulesError(f"{where}: must be a mapping")
         unknown = set(raw) - {"name", "match", "changes", "job", "environments", "only_if", "vars"}
+        if any(isinstance(key, bool) for key in unknown):
+            raise RulesError(f"{where}: a key was read as a boolean (YAML 1.1 reads on/off/yes/no so): "
+                             "write `changes:` for the kinds of change, or quote the key")
         if unknown:
             raise RulesError(f"{where}: unknown field {sorted(map(str, unknown))[0]!r}")
         name = raw.get("name")
