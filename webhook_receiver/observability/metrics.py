@@ -65,7 +65,7 @@ class Metrics:
                               ["mode"], registry=r)
         self.routing_errors = Counter("stoa_receiver_routing_errors", "Routing attempts that failed (retried)",
                                       registry=r)
-        self.requests = Counter("stoa_receiver_job_requests_total", "Job requests from routing, by how they were queued "
+        self.requests = Counter("stoa_receiver_requests_queued", "Job requests from routing, by how they were queued "
                                 "(created, coalesced)", ["job", "how"], registry=r)
         self.launches = Counter("stoa_receiver_launches", "Launch attempts by job and outcome (launched, retry, "
                                 "found_existing, dead)", ["job", "outcome"], registry=r)
