@@ -51,7 +51,7 @@ def deploy_jobs(awx) -> list[dict]:
 
 def test_500_pushes_for_one_api_coalesce_into_one_or_two_launches(tmp_path, awx, start_receiver):
     remote, shas = build(tmp_path / "repo", 500, apis=1)
-    awx.configure(running_seconds=5)  # a deploy takes seconds: the burst arrives while the first one runs
+    awx.configure(running_seconds=10)  # a deploy takes seconds: the burst arrives while the first one runs
     receiver = start_receiver(awx_config(tmp_path, remote, awx))
     answers = post_chain(receiver, shas, range(1, 501))
     assert all(a.status_code == 202 for a in answers.values())
