@@ -77,6 +77,7 @@ class AwxConfig:
     default_inventory: str = "STOA dev"
     poll_interval: float = 2.0         # seconds between job status polls (first poll sooner, backs off to this)
     templates: dict[str, str] = field(default_factory=dict)  # job name -> template name overrides
+    notification_token: Secret | None = None  # AWX webhook notifications to /hooks/awx-notification poll at once
 
 
 @dataclass
@@ -119,7 +120,7 @@ class Config:
         """Every secret value, for tests and log scrubbing."""
         values = [s.value for s in self.gitlab.secret_tokens + self.gitlab.signing_tokens]
         if self.awx:
-            values += [s.value for s in (self.awx.token, self.awx.password) if s]
+            values += [s.value for s in (self.awx.token, self.awx.password, self.awx.notification_token) if s]
         return values
 
 
@@ -352,6 +353,9 @@ def from_mapping(data: Any, origin: str = "configuration", base: Path | None = N
         a.default_inventory = awx.get("default_inventory", str, a.default_inventory)
         a.poll_interval = awx.positive("poll_interval", float, a.poll_interval)
         a.templates = awx.get("templates", dict, {})
+        notification = awx.get("notification_token", str)
+        a.notification_token = (resolve_secret(notification, f"{origin}: launcher.awx.notification_token", vault)
+                                if notification else None)
         awx.done()
         config.awx = a
     launcher.done()

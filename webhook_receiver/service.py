@@ -17,7 +17,7 @@ from aiohttp import web
 from . import launchers
 from .dispatch.dispatcher import Dispatcher
 from .ingest.auth import Authenticator
-from .ingest.http import GitLabIngest, make_app
+from .ingest.http import GitLabIngest, make_app, notification_view
 from .observability.metrics import Metrics
 from .routing.mirror import GitMirror, MirrorError
 from .routing.router import Router
@@ -167,7 +167,10 @@ class Service:
         loop = asyncio.get_running_loop()
         ingest = GitLabIngest(self.store, self.authenticator, self.config.gitlab, self.metrics,
                               on_stored=self.router.wake.set)
-        app = make_app(ingest, self.metrics, self.ready)
+        awx = self.config.awx if self.config.launcher == "awx" else None
+        notification = (notification_view(awx.notification_token.value, self.dispatcher.poll_now)
+                        if awx and awx.notification_token else None)
+        app = make_app(ingest, self.metrics, self.ready, notification)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, backlog=1024)

@@ -174,3 +174,29 @@ def test_a_template_that_would_drop_variables_fails_check_config_and_start_up(tm
     served = run_cli(path, "serve")
     assert served.returncode == 1 and "'Sync Alias'" in served.stderr and "not started" in served.stderr
     assert awx.token not in checked.stdout + served.stdout + served.stderr
+
+
+def test_an_awx_notification_makes_the_dispatcher_poll_at_once(tmp_path, awx, start_receiver):
+    remote, shas = build(tmp_path / "repo", 1)
+    awx.configure(running_seconds=1.0)  # still running at the first poll, which follows the launch
+    config = receiver_config_for(tmp_path, remote, launcher={"type": "awx", "awx": {
+        "url": awx.url, "token": awx.token, "poll_interval": 60, "notification_token": "notify-secret"}})
+    receiver = start_receiver(config)
+    post_chain(receiver, shas, [1])
+    import time
+
+    deadline = time.monotonic() + 20
+    while not deploy_jobs(awx) or deploy_jobs(awx)[0]["status"] != "successful":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)  # the first poll (at launch) has passed: the next one is a minute away
+    (request,) = receiver.store.query("SELECT state FROM job_requests")
+    assert request["state"] == "running"
+    refused = receiver.http.post(f"{receiver.url}/hooks/awx-notification", json={"id": 1},
+                                 headers={"Authorization": "Bearer wrong"}, timeout=5)
+    assert refused.status_code == 401
+    answer = receiver.http.post(f"{receiver.url}/hooks/awx-notification", json={"id": 1, "status": "successful"},
+                                headers={"Authorization": "Bearer notify-secret"}, timeout=5)
+    assert answer.status_code == 202
+    receiver.wait_idle(timeout=5)
+    assert receiver.store.query("SELECT state FROM job_requests")[0]["state"] == "successful"

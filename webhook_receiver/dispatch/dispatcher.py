@@ -49,6 +49,11 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def poll_now(self) -> None:
+        """Polls the launched jobs at the next step (an AWX notification said one ended)."""
+        self.last_poll = 0.0
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()

@@ -19,6 +19,7 @@ No 5xx other than that 503: any unexpected error in a request is a 503 with noth
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -120,8 +121,24 @@ class GitLabIngest:
                      **({"reason": delivery.reason} if delivery.reason else {}))
 
 
-def make_app(ingest: GitLabIngest, metrics, ready) -> web.Application:
-    """The aiohttp application. ``ready()`` returns (ok, details) for /readyz."""
+def notification_view(token: str, poll_now):
+    """``POST /hooks/awx-notification``: AWX's webhook notification (Authorization: Bearer <token>) makes the
+    dispatcher poll its jobs at once. The body is not trusted: job states are read from AWX's API, as always."""
+    expected = f"Bearer {token}".encode()
+
+    async def view(request: web.Request) -> web.Response:
+        given = (request.headers.get("Authorization") or "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, expected):
+            return _json(401, error="Authorization: Bearer <launcher.awx.notification_token> expected")
+        poll_now()
+        return _json(202, status="polling")
+
+    return view
+
+
+def make_app(ingest: GitLabIngest, metrics, ready, notification=None) -> web.Application:
+    """The aiohttp application. ``ready()`` returns (ok, details) for /readyz; ``notification``: the optional
+    AWX notification view."""
     # client_max_size: aiohttp refuses a larger body itself (413) before it is buffered whole.
     app = web.Application(client_max_size=ingest.gitlab.max_body_bytes + 1)
 
@@ -139,4 +156,6 @@ def make_app(ingest: GitLabIngest, metrics, ready) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
+    if notification is not None:
+        app.router.add_post("/hooks/awx-notification", notification)
     return app
