@@ -60,3 +60,18 @@ def test_rules_errors_name_the_rule_and_field(tmp_path):
     rules.write_text("rules:\n  - name: a\n    match: 'x/**'\n    job: iam_sync\n    on: [added]\n")
     with pytest.raises(RulesError, match="rules.0.: a key was read as a boolean .* write `changes:`"):
         load_rules(rules, load_jobs())
+
+
+def test_secrets_from_vault_references(vault_service, monkeypatch):
+    import hvac
+
+    for name, value in vault_service.items():
+        monkeypatch.setenv(name, value)
+    client = hvac.Client(url=vault_service["VAULT_ADDR"], token=vault_service["VAULT_TOKEN"])
+    client.secrets.kv.v2.create_or_update_secret(path="receiver-test/gitlab", mount_point="secret",
+                                                 secret={"token": "from-vault-123"})
+    loaded = load({**BASE, "gitlab": {"project": "p/r",
+                                      "secret_tokens": ["vault:secret/data/receiver-test/gitlab#token"]}})
+    assert loaded.gitlab.secret_tokens[0].value == "from-vault-123"
+    with pytest.raises(receiver_config.ConfigError, match=r"r.yml: gitlab.secret_tokens\[0\]: .*has no key 'nope'"):
+        load({**BASE, "gitlab": {"project": "p/r", "secret_tokens": ["vault:secret/data/receiver-test/gitlab#nope"]}})
