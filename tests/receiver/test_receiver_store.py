@@ -104,3 +104,21 @@ def test_a_retry_keeps_its_launch_id_and_the_store_refuses_two_launched_requests
         store.write(lambda conn: conn.execute(
             "INSERT INTO job_requests (key, job, vars, state, not_before, trace_id, event_id, created_at, updated_at)"
             " VALUES ('deploy_api|t|x|dev', 'deploy_api', '{}', 'running', 0, 't', 'e', 0, 0)"))
+
+
+def test_a_store_written_by_an_older_receiver_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE branch_heads (project TEXT NOT NULL, ref TEXT NOT NULL, sha TEXT NOT NULL,"
+                      " event_id TEXT NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (project, ref));"
+                      "INSERT INTO branch_heads VALUES ('p', 'refs/heads/main', 'abc', 'ev-1', 0);")
+    old.commit()
+    old.close()
+    store = SqliteStore(path)
+    try:
+        assert store.branch_head("p", "refs/heads/main") == ("abc", None, None)
+        assert store.query("PRAGMA user_version")[0]["user_version"] == 2
+    finally:
+        store.close()

@@ -29,6 +29,10 @@ from typing import Any, Callable, Iterable
 from .model import JobRequest, NewEvent
 
 SCHEMA = Path(__file__).resolve().parent / "schema.sql"
+# Schema versions (PRAGMA user_version). schema.sql is always the newest; a store made by an older
+# receiver gets the columns added since, so an upgrade keeps every stored event and request.
+SCHEMA_VERSION = 2
+ADDED_COLUMNS = {2: [("branch_heads", "reconciled", "TEXT"), ("branch_heads", "base", "TEXT")]}
 MAX_GROUP = 512  # operations per transaction at most: bounds the latency of the first one
 
 
@@ -64,6 +68,7 @@ class SqliteStore:
         self._closed = False
         self._writer_conn = self._connect()
         self._writer_conn.executescript(SCHEMA.read_text())
+        self._migrate(self._writer_conn)
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._writer.start()
         self.commits = 0           # transactions committed (for metrics: deliveries per fsync)
@@ -76,6 +81,21 @@ class SqliteStore:
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Brings a store written by an older receiver to SCHEMA_VERSION (additive changes only)."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for table, column, kind in ADDED_COLUMNS.get(target, []):
+                present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
 
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
