@@ -414,7 +414,7 @@ def test_awxkit_retries_a_lost_launch_and_launches_twice(sim, awxkit_config):
     a launch whose answer is lost runs twice. With one attempt the caller sees the error."""
     from requests.exceptions import ConnectionError as RequestsConnectionError
 
-    v2 = awxkit_v2(sim)
+    v2 = awxkit_v2(sim, attempts=5)  # awxkit's default (AWXKIT_CLIENT_CONNECTION_ATTEMPTS); set: the config is global
     jt = v2.job_templates.get(name="Deploy API").results[0]
     sim.faults.lose_answers(1)
     job = jt.launch({"extra_vars": {"stoa_launch_id": "retry-1"}})
