@@ -16,7 +16,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COLLECTION := collections/ansible_collections/stoa/platform
 
-.PHONY: help demo setup services-up services-down services-status test unit integration lint sanity bench bench-openapi bench-gateway bench-keycloak clean
+.PHONY: help demo setup services-up services-down services-status test unit integration lint sanity bench bench-openapi bench-gateway bench-keycloak bench-receiver clean
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^#   //'
@@ -69,7 +69,7 @@ sanity: setup
 	cd $(COLLECTION) && PATH="$(abspath $(BIN)):$$PATH" ansible-test sanity --venv --python 3.11 --color no
 
 # Measurements against peer tools, printed as ratios (not tests).
-bench: bench-openapi bench-gateway bench-keycloak
+bench: bench-openapi bench-gateway bench-keycloak bench-receiver
 
 bench-openapi: setup
 	$(BIN)/python benchmarks/openapi_downgrade.py
@@ -79,6 +79,10 @@ bench-gateway: setup
 
 bench-keycloak: setup
 	$(BIN)/python benchmarks/keycloak_tenant.py
+
+# ansible-rulebook (the peer) gets its own virtualenv, .stoa/bench/rulebook-venv, made on first use.
+bench-receiver: setup
+	$(BIN)/python benchmarks/receiver_ingest.py
 
 clean: services-down
 	rm -rf .stoa $(COLLECTION)/tests/output
