@@ -142,3 +142,30 @@ def test_another_tenants_api_is_refused_before_any_write(client, gateway_sim):
 def test_creating_without_a_document_is_refused(client):
     with pytest.raises(ConvergeError, match="give its spec"):
         converge(client, document=None)
+
+
+def test_owned_only_refuses_an_untagged_api_before_any_write_and_removes_a_tagged_one(client, gateway_sim):
+    (_c, _b, untagged), _conv = converge(client, tenant=None, policies=None)
+    gateway_sim.clear_log()
+    for attempt in (lambda c: c.absent("pay", "1.0", "acme", owned_only=True),
+                    lambda c: c.present(desired(), owned_only=True),
+                    lambda c: c.present(desired(version="2.0"), owned_only=True)):  # no version minted from it
+        with pytest.raises(ConvergeError, match="has no tenant:<tenant> tag"):
+            attempt(ApiConverger(client))
+    assert gateway_sim.non_get_requests() == []
+    assert [a["id"] for a in client.list_apis()] == [untagged["api_id"]]
+    # Without owned_only an untagged API is still adopted or removed, as before.
+    assert ApiConverger(client, check_mode=True).absent("pay", "1.0", "acme")[0]
+
+    client.deactivate_api(untagged["api_id"])
+    client.delete_api(untagged["api_id"])
+    converge(client)  # tagged acme
+    with pytest.raises(ConvergeError, match="belongs to tenant acme"):
+        ApiConverger(client).absent("pay", "1.0", "other", owned_only=True)
+    checker = ApiConverger(client, check_mode=True)
+    assert checker.absent("pay", "1.0", "acme", owned_only=True)[0] and client.list_apis()
+    remover = ApiConverger(client)
+    changed, before, after = remover.absent("pay", "1.0", "acme", owned_only=True)
+    assert changed and before["tenant"] == "acme" and after is None and client.list_apis() == []
+    assert checker.operations == remover.operations == ["deactivate", "delete"]
+    assert ApiConverger(client).absent("pay", "1.0", "acme", owned_only=True) == (False, None, None)

@@ -194,12 +194,12 @@ class ApiConverger(object):
         return dict((k, v) for k, v in (view or {}).items() if k not in ("api_id", "system_version", "gateway_endpoints"))
 
     # -- converging -----------------------------------------------------------------------
-    def present(self, desired):
+    def present(self, desired, owned_only=False):
         summary, same_name = self.find(desired.name, desired.version)
         if summary is None:
-            return self._create(desired, same_name)
+            return self._create(desired, same_name, owned_only)
         api = self.client.get_api(summary["id"])
-        self._check_owner(desired.tenant, api)
+        self._check_owner(desired.tenant, api, owned_only)
         policy, actions = self.read_policy(api)
         before = api_view(api, policy_view(actions))
         after = self.desired_view(desired, before)
@@ -210,12 +210,12 @@ class ApiConverger(object):
             return True, before, dict(after, api_id=api["id"])
         return True, before, self.read_view(api["id"])
 
-    def absent(self, name, version, tenant=None):
+    def absent(self, name, version, tenant=None, owned_only=False):
         summary, _same_name = self.find(name, version)
         if summary is None:
             return False, None, None
         api = self.client.get_api(summary["id"])
-        self._check_owner(tenant, api)
+        self._check_owner(tenant, api, owned_only)
         _policy, actions = self.read_policy(api)
         before = api_view(api, policy_view(actions))
         if api.get("isActive"):
@@ -229,11 +229,16 @@ class ApiConverger(object):
         return api_view(api, policy_view(actions))
 
     @staticmethod
-    def _check_owner(tenant, api):
+    def _check_owner(tenant, api, owned_only=False):
+        """Refuse an API of another tenant; with ``owned_only``, also one that carries no tenant tag."""
         owner = split_tags(api_tags(api))[1]
         if tenant is not None and owner and owner != tenant:
             raise ConvergeError("API %s %s on the gateway belongs to tenant %s, not %s; refusing to change it"
                                 % (api.get("apiName"), api.get("apiVersion"), owner, tenant))
+        if owned_only and not owner:
+            raise ConvergeError("API %s %s on the gateway (id %s) has no %s tag: it was not deployed by this "
+                                "automation, refusing to change it" % (api.get("apiName"), api.get("apiVersion"),
+                                                                       api.get("id"), TENANT_TAG + "<tenant>"))
 
     def _do(self, operation, function, *args):
         """Record an operation; send it unless in check mode (then return None)."""
@@ -248,7 +253,7 @@ class ApiConverger(object):
                 or (desired.description is not None and desired.description != (api.get("apiDescription") or ""))
                 or (desired.maturity_state is not None and desired.maturity_state != api.get("maturityState")))
 
-    def _create(self, desired, same_name):
+    def _create(self, desired, same_name, owned_only=False):
         if desired.document is None:
             raise ConvergeError("API %s version %s does not exist on the gateway: give its spec to create it"
                                 % (desired.name, desired.version))
@@ -257,7 +262,7 @@ class ApiConverger(object):
         if same_name:
             # A new version of a known API: minted from the latest one so that it keeps its subscriptions.
             latest = self.client.get_api(max(same_name, key=lambda a: a.get("systemVersion") or 0)["id"])
-            self._check_owner(desired.tenant, latest)
+            self._check_owner(desired.tenant, latest, owned_only)
             api = self._do("create_version", self.client.create_api_version, latest["id"], desired.version,
                            desired.retain_applications)
         else:

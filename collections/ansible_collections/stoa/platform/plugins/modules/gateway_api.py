@@ -87,6 +87,15 @@ options:
       - The tenant that owns the API, recorded as the tag C(tenant:<tenant>). The module refuses to change or
         delete an API that another tenant owns, and a gateway sync can tell which APIs it manages.
     type: str
+  owned_only:
+    description:
+      - Change or delete the API only when it carries the tag C(tenant:<tenant>) that this collection puts on the
+        APIs it manages. An API with the same name and version but no tenant tag (made by hand, or by another tool)
+        fails the task before any write, as an API of another tenant always does.
+      - With O(state=present), an untagged API is not adopted, and no new version is minted from an untagged one.
+      - Requires O(tenant).
+    type: bool
+    default: false
   active:
     description:
       - Whether the API should be active (serving traffic) on the gateway.
@@ -241,6 +250,14 @@ EXAMPLES = r"""
     name: petstore-api
     version: "0.9.0"
     tenant: tenant-demo
+    state: absent
+
+- name: Remove a version, but only if this automation deployed it (an untagged API of that name fails the task)
+  stoa.platform.gateway_api:
+    name: petstore-api
+    version: "0.9.0"
+    tenant: tenant-demo
+    owned_only: true
     state: absent
 """
 
@@ -454,6 +471,7 @@ def main():
             maturity_state=dict(type="str"),
             tags=dict(type="list", elements="str"),
             tenant=dict(type="str"),
+            owned_only=dict(type="bool", default=False),
             active=dict(type="bool", default=True),
             policies=dict(type="dict", options=POLICY_OPTIONS),
             retain_applications=dict(type="bool", default=True),
@@ -461,6 +479,7 @@ def main():
             validate=dict(type="bool", default=True),
         ),
         mutually_exclusive=[("spec_path", "spec_url", "spec_content")],
+        required_if=[("owned_only", True, ("tenant",))],
         supports_check_mode=True,
     )
     params = module.params
@@ -469,7 +488,8 @@ def main():
     converger = ApiConverger(client, check_mode=module.check_mode)
     try:
         if params["state"] == "absent":
-            changed, before, after = converger.absent(params["name"], params["version"], params["tenant"])
+            changed, before, after = converger.absent(params["name"], params["version"], params["tenant"],
+                                                      owned_only=params["owned_only"])
         else:
             document, document_type, check_document = prepare_document(module, result)
             desired = DesiredApi(
@@ -477,7 +497,7 @@ def main():
                 description=params["description"], maturity_state=params["maturity_state"], tags=params["tags"],
                 tenant=params["tenant"], active=params["active"], policies=params["policies"],
                 retain_applications=params["retain_applications"], check_document=check_document)
-            changed, before, after = converger.present(desired)
+            changed, before, after = converger.present(desired, owned_only=params["owned_only"])
             if "create_version" in converger.operations and not module.check_mode:
                 result["applications"] = [dict(id=a.get("id"), name=a.get("name"))
                                           for a in client.api_applications(after["api_id"])]
