@@ -25,6 +25,7 @@ TOPICS = (
     "api-updated",
     "api-deleted",
     "deploy-requests",
+    "deploy-requests.dlq",  # the receiver's dead letters: undecodable or invalid requests, with the error
     "deploy-results",
     "audit-log",
     "notifications",

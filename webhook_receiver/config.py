@@ -106,6 +106,7 @@ class Config:
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     awx: AwxConfig | None = None
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    kafka_bootstrap_servers: str | None = None   # results to audit-log, deploy-results, notifications
     log_level: str = "INFO"
 
     @property
@@ -316,6 +317,15 @@ def from_mapping(data: Any, origin: str = "configuration", base: Path | None = N
     if config.gap_grace < 0:
         raise routing.fail("gap_grace", "must be 0 or more seconds")
     routing.done()
+
+    kafka = top.section("kafka")
+    config.kafka_bootstrap_servers = kafka.get("bootstrap_servers", str)
+    if config.kafka_bootstrap_servers and config.kafka_bootstrap_servers.startswith("env:"):
+        name = config.kafka_bootstrap_servers[4:]
+        config.kafka_bootstrap_servers = os.environ.get(name)
+        if not config.kafka_bootstrap_servers:
+            raise kafka.fail("bootstrap_servers", f"env:{name} is not set in the environment")
+    kafka.done()
 
     dispatch = top.section("dispatch")
     d = DispatchConfig()

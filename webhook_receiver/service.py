@@ -26,7 +26,8 @@ from .store import SqliteStore
 
 log = logging.getLogger("stoa.receiver")
 ROUTE_BATCH = 200
-MAX_ROUTE_ATTEMPTS = 3   # an event that cannot be routed precisely this often becomes a full reconcile
+MAX_ROUTE_ATTEMPTS = 3
+KAFKA_LATE_SECONDS = 5.0  # an outbox message older than this: Kafka is reported "retrying" in /readyz   # an event that cannot be routed precisely this often becomes a full reconcile
 
 
 class AlreadyRunning(RuntimeError):
@@ -42,7 +43,7 @@ class Service:
         self._lock_file = None
         self.catalogue = load_jobs()
         self.rules = load_rules(config.rules_file, self.catalogue)
-        self.store = SqliteStore(config.database)
+        self.store = SqliteStore(config.database, outbox=bool(config.kafka_bootstrap_servers))
         self.metrics = Metrics(self.store)
         self.mirror = GitMirror(config.gitops_repository, config.mirror_dir)
         self.router = Router(self.store, self.mirror, self.rules, project=config.gitlab.project,
@@ -55,6 +56,11 @@ class Service:
         self.authenticator = Authenticator([s.value for s in config.gitlab.secret_tokens],
                                            [s.value for s in config.gitlab.signing_tokens],
                                            window=config.gitlab.replay_window, clock=auth_clock)
+        self.publisher = None
+        if config.kafka_bootstrap_servers:
+            from .messaging.publisher import OutboxPublisher
+
+            self.publisher = OutboxPublisher(self.store, config.kafka_bootstrap_servers, self.metrics)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._loop = None
@@ -151,13 +157,20 @@ class Service:
         except Exception as exc:
             return False, {"store": f"unreadable: {type(exc).__name__}"}
         ok = self.router_healthy and self.dispatcher.healthy
-        return ok, {"router": "ok" if self.router_healthy else "retrying", "dispatcher":
-                    "ok" if self.dispatcher.healthy else "retrying", "queue_depth": stats["queue_depth"],
-                    "dead_letters": stats["dead_letters"], "launcher": self.launcher.name}
+        details = {"router": "ok" if self.router_healthy else "retrying", "dispatcher":
+                   "ok" if self.dispatcher.healthy else "retrying", "queue_depth": stats["queue_depth"],
+                   "dead_letters": stats["dead_letters"], "launcher": self.launcher.name}
+        if self.publisher is not None:  # a Kafka outage delays results: reported, but the receiver stays ready
+            late = stats["oldest_unpublished_seconds"] > KAFKA_LATE_SECONDS
+            details.update(kafka="retrying" if late or not self.publisher.healthy else "ok",
+                           outbox_pending=stats["outbox_pending"])
+        return ok, details
 
     # -- running ----------------------------------------------------------------------------------------
     def _background(self, dispatch: bool) -> None:
         loops = [("router", self._route_loop)] + ([("dispatcher", self.dispatcher.run)] if dispatch else [])
+        if self.publisher is not None:
+            loops.append(("publisher", self.publisher.run))
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -216,6 +229,8 @@ class Service:
         self._stop.set()
         self.router.wake.set()
         self.dispatcher.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         for thread in self._threads:

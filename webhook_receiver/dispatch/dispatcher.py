@@ -123,7 +123,7 @@ class Dispatcher:
             return False
 
     def _running(self, row: dict, external_id: str, outcome: str) -> bool:
-        self.store.mark_running(row["id"], external_id, self.config.lease_seconds)
+        self.store.mark_running(row["id"], external_id, self.config.lease_seconds, launcher=self.launcher.name)
         row.update(state="running", external_id=external_id, launched_mono=time.monotonic())
         self._count(row["job"], outcome)
         log.info("job launched" if outcome == "launched" else "job of an earlier attempt found: not launched again",
@@ -143,7 +143,7 @@ class Dispatcher:
                                                             "reason": str(error)})
         else:
             why = str(error) if not error.retryable else f"{error} (after {attempt} attempts)"
-            self.store.finish(row["id"], "dead", error=why)
+            self.store.finish(row["id"], "dead", error=why, launcher=self.launcher.name)
             self._count(row["job"], "dead")
             log.error("launch dead-lettered", extra={"request_id": row["id"], "job": row["job"], "reason": why,
                                                      "trace_id": row["trace_id"]})
@@ -166,11 +166,12 @@ class Dispatcher:
                 continue
             del self.active[request_id]
             if status.state == "lost":
-                self.store.finish(request_id, "dead", status.result, error=status.result.get("error"))
+                self.store.finish(request_id, "dead", status.result, error=status.result.get("error"),
+                                  launcher=self.launcher.name)
             else:
                 self.store.finish(request_id, "successful" if status.state == "successful" else "failed",
                                   status.result, error=None if status.state == "successful" else
-                                  f"job {external_id} ended {status.state}")
+                                  f"job {external_id} ended {status.state}", launcher=self.launcher.name)
             if self.metrics:
                 self.metrics.finished.labels(row["job"], status.state).inc()
             log.info("job finished", extra={"request_id": request_id, "job": row["job"], "status": status.state,

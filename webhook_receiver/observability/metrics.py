@@ -40,6 +40,12 @@ class StoreCollector:
         dead = GaugeMetricFamily("stoa_receiver_dead_letters", "Job requests in the dead-letter list")
         dead.add_metric([], stats["dead_letters"])
         yield dead
+        outbox = GaugeMetricFamily("stoa_receiver_outbox_pending", "Messages waiting to be published to Kafka")
+        outbox.add_metric([], stats["outbox_pending"])
+        yield outbox
+        late = GaugeMetricFamily("stoa_receiver_oldest_unpublished_seconds", "Age of the oldest unpublished message")
+        late.add_metric([], stats["oldest_unpublished_seconds"])
+        yield late
 
 
 class Metrics:
@@ -71,5 +77,9 @@ class Metrics:
                                 "found_existing, dead)", ["job", "outcome"], registry=r)
         self.finished = Counter("stoa_receiver_jobs_finished", "Launched jobs that ended, by job and status",
                                 ["job", "status"], registry=r)
+        self.published = Counter("stoa_receiver_messages_published", "Outbox messages confirmed by Kafka",
+                                 registry=r)
+        self.publish_errors = Counter("stoa_receiver_publish_errors", "Outbox messages not confirmed (retried)",
+                                      registry=r)
         if store is not None:
             self.registry.register(StoreCollector(store))

@@ -84,3 +84,18 @@ CREATE TABLE IF NOT EXISTS key_refs (
     key TEXT PRIMARY KEY,
     ref TEXT NOT NULL
 );
+
+-- Messages to publish (audit-log, deploy-results, notifications), written in the same transaction as the
+-- state change they report: a Kafka outage delays them, never loses them. message_id lets consumers dedupe.
+CREATE TABLE IF NOT EXISTS outbox (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic        TEXT NOT NULL,
+    message_key  TEXT NOT NULL,                       -- partitioning key: the trace id
+    message_id   TEXT NOT NULL UNIQUE,
+    value        TEXT NOT NULL,                       -- JSON envelope {id, type, source, time, trace_id, data}
+    created_at   REAL NOT NULL,
+    published_at REAL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE published_at IS NULL;

@@ -59,8 +59,9 @@ def _loads(text: str | None, default: Any = None) -> Any:
 class SqliteStore:
     """The receiver's store in one SQLite file (``path``). Thread-safe; call :meth:`close` at the end."""
 
-    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time, outbox: bool = False):
         self.path = Path(path)
+        self.outbox = outbox  # write audit-log / deploy-results / notifications messages (Kafka configured)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self._ops: queue.SimpleQueue = queue.SimpleQueue()
@@ -187,6 +188,10 @@ class SqliteStore:
                 " reason, summary, body, trace_id, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (event_id, event.delivery_key, event.source, event.kind, event.project, event.ref, event.before,
                  event.after, event.status, event.reason, json.dumps(event.summary), event.body, trace_id, now))
+            if self.outbox and event.status == "accepted":
+                _publish(conn, ("audit-log",), "event-received", trace_id, now, {
+                    "event_id": event_id, "source": event.source, "kind": event.kind, "project": event.project,
+                    "ref": event.ref, "before": event.before, "after": event.after, **event.summary})
             return event_id, trace_id, False
 
         return self.submit(op)
@@ -299,12 +304,21 @@ class SqliteStore:
 
         return self.write(op)
 
-    def mark_running(self, request_id: int, external_id: str, lease: float) -> None:
+    def mark_running(self, request_id: int, external_id: str, lease: float, launcher: str = "") -> None:
         now = self.clock()
-        self.write(lambda conn: conn.execute(
-            "UPDATE job_requests SET state = 'running', external_id = ?, launched_at = COALESCE(launched_at, ?),"
-            " lease_until = ?, updated_at = ?, last_error = NULL WHERE id = ?",
-            (external_id, now, now + lease, now, request_id)))
+
+        def op(conn: sqlite3.Connection):
+            conn.execute(
+                "UPDATE job_requests SET state = 'running', external_id = ?, launched_at = COALESCE(launched_at, ?),"
+                " lease_until = ?, updated_at = ?, last_error = NULL WHERE id = ?",
+                (external_id, now, now + lease, now, request_id))
+            if self.outbox:
+                row = _request_row(conn, request_id)
+                _publish(conn, ("audit-log",), "job-launched", row["trace_id"], now,
+                         dict(_request_data(row), launcher=launcher, external_id=external_id),
+                         message_id=f"job-launched:{row['launch_id']}")
+
+        self.write(op)
 
     def renew(self, request_ids: list[int], lease: float) -> None:
         if not request_ids:
@@ -315,12 +329,27 @@ class SqliteStore:
             f"UPDATE job_requests SET lease_until = ? WHERE id IN ({marks}) AND state IN ('launching', 'running')",
             (now + lease, *request_ids)))
 
-    def finish(self, request_id: int, state: str, result: dict | None = None, error: str | None = None) -> None:
+    def finish(self, request_id: int, state: str, result: dict | None = None, error: str | None = None,
+               launcher: str = "") -> None:
         now = self.clock()
-        self.write(lambda conn: conn.execute(
-            "UPDATE job_requests SET state = ?, result = ?, last_error = COALESCE(?, last_error), finished_at = ?,"
-            " updated_at = ?, lease_until = NULL WHERE id = ?",
-            (state, json.dumps(result or {}), error, now, now, request_id)))
+
+        def op(conn: sqlite3.Connection):
+            conn.execute(
+                "UPDATE job_requests SET state = ?, result = ?, last_error = COALESCE(?, last_error), finished_at = ?,"
+                " updated_at = ?, lease_until = NULL WHERE id = ?",
+                (state, json.dumps(result or {}), error, now, now, request_id))
+            if self.outbox:
+                row = _request_row(conn, request_id)
+                topics = ("audit-log", "deploy-results") + (("notifications",) if state != "successful" else ())
+                started = row["launched_at"]
+                _publish(conn, topics, "job-finished", row["trace_id"], now, dict(
+                    _request_data(row), launcher=launcher, external_id=row["external_id"], status=state,
+                    started=_iso(started), finished=_iso(now),
+                    duration_seconds=round(now - started, 3) if started else None,
+                    changed=(result or {}).get("changed"), failures=(result or {}).get("failures"),
+                    error=error), message_id=f"job-finished:{row['launch_id'] or request_id}:{state}")
+
+        self.write(op)
 
     def retry_later(self, request_id: int, delay: float, error: str) -> None:
         now = self.clock()
@@ -377,6 +406,25 @@ class SqliteStore:
 
         return self.write(op)
 
+    # -- outbox -----------------------------------------------------------------------------------
+    def outbox_pending(self, limit: int = 500) -> list[dict]:
+        return self.query("SELECT id, topic, message_key, message_id, value FROM outbox WHERE published_at IS NULL"
+                          " ORDER BY id LIMIT ?", (limit,))
+
+    def outbox_published(self, ids: list[int]) -> None:
+        if ids:
+            now = self.clock()
+            marks = ",".join("?" * len(ids))
+            self.write(lambda conn: conn.execute(f"UPDATE outbox SET published_at = ? WHERE id IN ({marks})",
+                                                 (now, *ids)))
+
+    def outbox_failed(self, ids: list[int], error: str) -> None:
+        if ids:
+            marks = ",".join("?" * len(ids))
+            self.write(lambda conn: conn.execute(
+                f"UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id IN ({marks})",
+                (error[:500], *ids)))
+
     # -- numbers -----------------------------------------------------------------------------------
     def stats(self) -> dict:
         """Counts for /metrics and ``stoa-receiver status``; ages in seconds."""
@@ -386,13 +434,47 @@ class SqliteStore:
             "SELECT state, COUNT(*) AS n FROM job_requests GROUP BY state")}
         oldest = self.query("SELECT MIN(created_at) AS t FROM job_requests WHERE state IN ('waiting', 'retrying')")
         oldest_event = self.query("SELECT MIN(received_at) AS t FROM events WHERE status = 'accepted'")
-        return {
+        stats = {
             "events": events, "requests": requests,
             "queue_depth": requests.get("waiting", 0) + requests.get("retrying", 0),
             "oldest_waiting_seconds": (now - oldest[0]["t"]) if oldest[0]["t"] else 0.0,
             "oldest_unrouted_seconds": (now - oldest_event[0]["t"]) if oldest_event[0]["t"] else 0.0,
             "dead_letters": requests.get("dead", 0),
         }
+        outbox = self.query("SELECT COUNT(*) AS n, MIN(created_at) AS t FROM outbox WHERE published_at IS NULL")[0]
+        stats["outbox_pending"] = outbox["n"]
+        stats["oldest_unpublished_seconds"] = (now - outbox["t"]) if outbox["t"] else 0.0
+        return stats
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
+
+
+def _request_row(conn: sqlite3.Connection, request_id: int) -> dict:
+    cursor = conn.execute("SELECT * FROM job_requests WHERE id = ?", (request_id,))
+    return _row(cursor, cursor.fetchone())
+
+
+def _request_data(row: dict) -> dict:
+    return {"request_id": row["id"], "event_id": row["event_id"], "job": row["job"], "tenant_id": row["tenant"],
+            "api_name": row["api"], "environment": row["environment"], "ref": row["ref"],
+            "attempts": row["attempts"], "launch_id": row["launch_id"]}
+
+
+def _publish(conn: sqlite3.Connection, topics: tuple[str, ...], kind: str, trace_id: str, now: float, data: dict,
+             message_id: str | None = None) -> None:
+    """Queues one message per topic in the outbox, in the caller's transaction. The envelope is the platform's
+    (the job_events callback's): {id, type, source, time, trace_id, data}; ``id`` is stable, for deduplication."""
+    base = message_id or f"{kind}:{data.get('event_id')}"
+    for topic in topics:
+        envelope = {"id": f"{base}:{topic}", "type": kind, "source": "stoa-receiver", "time": _iso(now),
+                    "trace_id": trace_id, "data": data}
+        conn.execute("INSERT INTO outbox (topic, message_key, message_id, value, created_at) VALUES (?,?,?,?,?)"
+                     " ON CONFLICT (message_id) DO NOTHING",
+                     (topic, trace_id, envelope["id"], json.dumps(envelope, default=str), now))
 
 
 def _enqueue(conn: sqlite3.Connection, request: JobRequest, event_id: str, trace_id: str, now: float):
