@@ -1,7 +1,7 @@
 # STOA automation: one entry point for people and CI.
 #   make demo           the platform's story end to end on local servers (set-up included)
 #   make setup          .venv with everything pinned in pyproject.toml/constraints.txt
-#   make services-up    OpenBao, Keycloak, Kafka on 127.0.0.1 (endpoints in .stoa/services.env)
+#   make services-up    OpenBao, Keycloak, Kafka, PostgreSQL, gateway simulators on 127.0.0.1 (endpoints in .stoa/services.env)
 #   make test           setup + unit/integration tests + ansible-lint + ansible-test sanity
 #   make bench          benchmarks against peer tools (ratios measured in the same run)
 

@@ -15,6 +15,7 @@ from . import paths
 from .gateway import GatewaySimulator, ProdGatewaySimulator, StagingGatewaySimulator
 from .kafka import Kafka
 from .keycloak import Keycloak
+from .postgres import Postgres
 from .process import Service, ServiceError, port_is_bound
 from .vault import Vault
 
@@ -22,6 +23,7 @@ SERVICES: dict[str, type[Service]] = {
     "vault": Vault,
     "keycloak": Keycloak,
     "kafka": Kafka,
+    "postgres": Postgres,  # the webhook receiver's multi-replica store
     # The webMethods API Gateway simulator, one per environment as the design deploys gateways.
     "gateway": GatewaySimulator,
     "gateway-staging": StagingGatewaySimulator,

@@ -61,6 +61,12 @@ def kafka_service(service_pool) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def postgres_service(service_pool) -> dict[str, str]:
+    """STOA_RECEIVER_DATABASE_URL (and PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE) of a running PostgreSQL."""
+    return service_pool.require("postgres")
+
+
+@pytest.fixture(scope="session")
 def gateway_service(service_pool) -> dict[str, str]:
     """STOA_GATEWAY_URL and credentials of the webMethods API Gateway simulator."""
     return service_pool.require("gateway")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from local_services import java, paths, registry
+from local_services import java, paths, postgres, registry
 from local_services.process import Service, ServiceError, pid_alive, port_is_bound
 
 
@@ -129,3 +129,61 @@ def test_stale_pid_file_is_not_taken_for_a_running_service(state_dir):
     assert service.start() is True
     service.wait_healthy()
     service.stop()
+
+
+def _fake_server(bindir):
+    bindir.mkdir(parents=True)
+    for program in ("postgres", "initdb"):
+        (bindir / program).write_text("#!/bin/sh\n")
+        (bindir / program).chmod(0o755)
+
+
+def test_postgres_binaries_prefer_the_version_that_made_the_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("STOA_POSTGRES_BINDIR", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert postgres.find_bindir(root=tmp_path) is None
+    for version in ("9.6", "15", "17"):
+        _fake_server(tmp_path / version / "bin")
+    (tmp_path / "18" / "bin").mkdir(parents=True)  # a client-only install: no server
+    assert postgres.find_bindir(root=tmp_path) == tmp_path / "17" / "bin"
+    assert postgres.find_bindir("15", root=tmp_path) == tmp_path / "15" / "bin"
+    monkeypatch.setenv("STOA_POSTGRES_BINDIR", str(tmp_path / "9.6" / "bin"))
+    assert postgres.find_bindir("15", root=tmp_path) == tmp_path / "9.6" / "bin"
+
+
+def test_postgres_server_is_installed_with_apt_only_when_missing(tmp_path, monkeypatch):
+    """The fresh-machine path: apt-get update, then a quiet install of Debian's package, once."""
+    root, stubs, calls = tmp_path / "usr-lib-postgresql", tmp_path / "bin", tmp_path / "apt-calls"
+    stubs.mkdir()
+    (stubs / "apt-get").write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\n'
+        f'case "$*" in *install*postgresql*) /bin/mkdir -p {root}/15/bin && '
+        f'/usr/bin/touch {root}/15/bin/postgres {root}/15/bin/initdb;; esac\n'
+    )
+    (stubs / "apt-get").chmod(0o755)
+    monkeypatch.setenv("PATH", str(stubs))
+    monkeypatch.delenv("STOA_POSTGRES_BINDIR", raising=False)
+    monkeypatch.setattr(postgres, "DEBIAN_ROOT", root)
+    monkeypatch.setattr(postgres.os, "geteuid", lambda: 0)
+
+    assert postgres.install_server() == root / "15" / "bin"
+    assert calls.read_text().splitlines() == [
+        "update -qq", "install -y -qq --no-install-recommends postgresql"]
+    assert postgres.install_server() == root / "15" / "bin"
+    assert len(calls.read_text().splitlines()) == 2, "binaries present: apt-get must not run again"
+
+
+def test_postgres_install_failure_is_reported_not_retried_silently(tmp_path, monkeypatch):
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "apt-get").write_text("#!/bin/sh\necho 'E: Unable to locate package postgresql' >&2\nexit 100\n")
+    (stubs / "apt-get").chmod(0o755)
+    monkeypatch.setenv("PATH", str(stubs))
+    monkeypatch.delenv("STOA_POSTGRES_BINDIR", raising=False)
+    monkeypatch.setattr(postgres, "DEBIAN_ROOT", tmp_path / "none")
+    monkeypatch.setattr(postgres.os, "geteuid", lambda: 0)
+    with pytest.raises(ServiceError, match="(?s)apt-get update -qq failed.*Unable to locate package"):
+        postgres.install_server()
+    monkeypatch.setattr(postgres.os, "geteuid", lambda: 1000)
+    with pytest.raises(ServiceError, match="apt-get install postgresql"):
+        postgres.install_server()
