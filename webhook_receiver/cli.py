@@ -45,17 +45,27 @@ def cmd_serve(args) -> int:
 
     cfg = _load(args)
     logs.configure(cfg.log_level, cfg.secrets())
-    service = Service(cfg)
+    try:
+        service = Service(cfg)
+    except OSError as exc:
+        print(f"stoa-receiver: not started: {cfg.path}: state_dir {cfg.state_dir}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
     problems = service.check()
     if problems:
         for problem in problems:
             print(f"stoa-receiver: {problem}", file=sys.stderr)
         print("stoa-receiver: not started: fix the problems above (stoa-receiver check-config)", file=sys.stderr)
+        service.close()
         return 1
     try:
         service.serve()
     except AlreadyRunning as exc:
         print(f"stoa-receiver: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"stoa-receiver: not started: cannot listen on {cfg.host}:{cfg.port} (listen.host, listen.port): "
+              f"{exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -65,10 +75,22 @@ def cmd_check_config(args) -> int:
     from . import launchers
 
     cfg = _load(args)
+    from .service import jobs_in_use
+
     rules = load_rules(cfg.rules_file, load_jobs())
     launcher = launchers.build(cfg)
-    jobs = sorted({r.job for r in rules} | {"full_deploy", "iam_sync", "promote"})
+    jobs = jobs_in_use(cfg, rules)
     problems = launcher.check(jobs)
+    from .routing.mirror import GitMirror
+
+    reachable = GitMirror(cfg.gitops_repository, cfg.mirror_dir).reachable()
+    if reachable is not True:
+        problems.append(f"gitops.repository {cfg.gitops_repository}: {reachable} (deliveries would be stored, "
+                        "but nothing routed until it is reachable)")
+    try:
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problems.append(f"state_dir {cfg.state_dir}: cannot be created: {exc.strerror or exc}")
     print(f"configuration {cfg.path}: ok; {len(rules)} rules from {cfg.rules_file}; launcher {launcher.name}; "
           f"auto environments {', '.join(cfg.auto_environments)}")
     for problem in problems:
@@ -220,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--status", choices=["accepted", "routed", "ignored"])
         if name == "replay":
             sub.add_argument("target", metavar="EVENT_ID|REQUEST_ID")
+    for stream in (sys.stdout, sys.stderr):  # stored payload text may hold anything (lone surrogates...)
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = parser.parse_args(argv)
     args.config = getattr(args, "config_sub", None) or args.config
     try:

@@ -12,6 +12,7 @@ Errors are :class:`ConfigError` with the field's dotted path, e.g.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ class AwxConfig:
 
 @dataclass
 class DispatchConfig:
-    concurrency: int = 4               # launches followed at once
+    concurrency: int = 50              # AWX jobs launched and followed at once (AWX queues beyond its capacity)
     max_attempts: int = 8              # launch attempts before the dead-letter list
     backoff_initial: float = 2.0       # seconds; doubled per attempt, with jitter
     backoff_max: float = 300.0
@@ -107,6 +108,10 @@ class Config:
     awx: AwxConfig | None = None
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     kafka_bootstrap_servers: str | None = None   # results to audit-log, deploy-results, notifications
+    kafka_consume_requests: bool = True
+    kafka_requests_topic: str = "deploy-requests"
+    kafka_dead_letter_topic: str = "deploy-requests.dlq"
+    kafka_group_id: str = "stoa-receiver"
     log_level: str = "INFO"
 
     @property
@@ -320,11 +325,15 @@ def from_mapping(data: Any, origin: str = "configuration", base: Path | None = N
 
     kafka = top.section("kafka")
     config.kafka_bootstrap_servers = kafka.get("bootstrap_servers", str)
-    if config.kafka_bootstrap_servers and config.kafka_bootstrap_servers.startswith("env:"):
+    if resolve_secrets and config.kafka_bootstrap_servers and config.kafka_bootstrap_servers.startswith("env:"):
         name = config.kafka_bootstrap_servers[4:]
         config.kafka_bootstrap_servers = os.environ.get(name)
         if not config.kafka_bootstrap_servers:
             raise kafka.fail("bootstrap_servers", f"env:{name} is not set in the environment")
+    config.kafka_consume_requests = kafka.get("consume_requests", bool, True)
+    config.kafka_requests_topic = kafka.get("requests_topic", str, "deploy-requests")
+    config.kafka_dead_letter_topic = kafka.get("dead_letter_topic", str, "deploy-requests.dlq")
+    config.kafka_group_id = kafka.get("group_id", str, "stoa-receiver")
     kafka.done()
 
     dispatch = top.section("dispatch")
@@ -352,6 +361,8 @@ def from_mapping(data: Any, origin: str = "configuration", base: Path | None = N
     awx = launcher.section("awx")
     if config.launcher == "awx" or awx.data:
         a = AwxConfig(url=awx.get("url", str, required=config.launcher == "awx") or "")
+        if a.url and not re.match(r"^https?://[^/\s:]+(:\d+)?(/\S*)?$", a.url):
+            raise awx.fail("url", f"must be http(s)://host[:port][/path], not {a.url!r}")
         token, password = awx.get("token", str), awx.get("password", str)
         a.token = resolve_secret(token, f"{origin}: launcher.awx.token", vault) if token else None
         a.username = awx.get("username", str)

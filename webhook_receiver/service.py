@@ -19,7 +19,7 @@ from .dispatch.dispatcher import Dispatcher
 from .ingest.auth import Authenticator
 from .ingest.http import GitLabIngest, make_app, notification_view
 from .observability.metrics import Metrics
-from .routing.mirror import GitMirror, MirrorError
+from .routing.mirror import ZERO_SHA, GitMirror, MirrorError
 from .routing.router import Router
 from .routing.rules import load_jobs, load_rules
 from .store import SqliteStore
@@ -28,6 +28,14 @@ log = logging.getLogger("stoa.receiver")
 ROUTE_BATCH = 200
 MAX_ROUTE_ATTEMPTS = 3
 KAFKA_LATE_SECONDS = 5.0  # an outbox message older than this: Kafka is reported "retrying" in /readyz   # an event that cannot be routed precisely this often becomes a full reconcile
+
+
+def jobs_in_use(config, rules) -> list[str]:
+    """Jobs the receiver can request: the rules', a full reconcile's, and the Kafka requests' when consumed."""
+    jobs = {rule.job for rule in rules} | {"full_deploy", "iam_sync", "promote"}
+    if config.kafka_bootstrap_servers and config.kafka_consume_requests:
+        jobs |= {"deploy_api", "promote", "rollback", "delete_api", "sync_gateway"}
+    return sorted(jobs)
 
 
 class AlreadyRunning(RuntimeError):
@@ -61,6 +69,13 @@ class Service:
             from .messaging.publisher import OutboxPublisher
 
             self.publisher = OutboxPublisher(self.store, config.kafka_bootstrap_servers, self.metrics)
+        self.consumer = None
+        if config.kafka_bootstrap_servers and config.kafka_consume_requests:
+            from .messaging.consumer import RequestConsumer
+
+            self.consumer = RequestConsumer(self.store, config.kafka_bootstrap_servers, config.kafka_requests_topic,
+                                            config.kafka_dead_letter_topic, config.kafka_group_id, self.metrics,
+                                            on_stored=self.router.wake.set)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._loop = None
@@ -70,8 +85,7 @@ class Service:
 
     # -- checks ----------------------------------------------------------------------------------------
     def jobs_in_use(self) -> list[str]:
-        """Jobs the rules can request, plus those of a full reconcile."""
-        return sorted({rule.job for rule in self.rules} | {"full_deploy", "iam_sync", "promote"})
+        return jobs_in_use(self.config, self.rules)
 
     def check(self) -> list[str]:
         """Problems that would lose work: templates that drop variables, missing playbooks."""
@@ -95,10 +109,11 @@ class Service:
         if not events:
             return 0
         routed_ref = f"refs/heads/{self.config.gitlab.branch}"
-        shas = [e[k] for e in events if e["kind"] == "push" and e["ref"] == routed_ref
-                for k in ("before_sha", "after_sha")]
-        if self.mirror.missing(shas):
-            self.mirror.fetch()  # one fetch for the whole batch
+        if any(e["source"] == "kafka" or (e["kind"] == "push" and e["ref"] == routed_ref
+                                          and e["after_sha"] != ZERO_SHA) for e in events):
+            # One fetch per batch: the mirror must know the branch as the pushes left it (a force push back to an
+            # older commit adds no commit, but moves the branch), and requests without a ref use its tip.
+            self.mirror.fetch()
         done = 0
         for event in events:
             try:
@@ -110,11 +125,22 @@ class Service:
             except Exception as exc:  # a rule or a file the router cannot read: retried, then a full reconcile
                 log.exception("routing failed", extra={"event_id": event["id"], "trace_id": event["trace_id"]})
                 self.metrics.routing_errors.inc()
+                why = f"{type(exc).__name__}: {exc}"
                 if event["route_attempts"] + 1 < MAX_ROUTE_ATTEMPTS:
-                    self.store.routing_failed(event["id"], f"{type(exc).__name__}: {exc}").result()
+                    self.store.routing_failed(event["id"], why).result()
                     raise
-                decision = self.router._full(event, event["after_sha"], f"routing failed ({type(exc).__name__}): "
-                                             "reconciling everything instead")  # noqa: SLF001
+                try:
+                    decision = self.router._full(event, event["after_sha"] or self.router._branch_tip(),  # noqa: SLF001
+                                                 f"routing failed ({why}): reconciling everything instead")
+                except Exception as again:  # not even a full reconcile: the event is set aside, the rest flows
+                    reason = f"routing failed ({why}), and so did a full reconcile ({type(again).__name__}: {again})"
+                    self.store.record_routing(event["id"], "failed", {"mode": "none", "reason": reason}, [],
+                                              event["trace_id"], None, reason=reason[:1000]).result()
+                    self.metrics.routed.labels("failed").inc()
+                    log.error("event set aside: stoa-receiver replay re-routes it once fixed",
+                              extra={"event_id": event["id"], "trace_id": event["trace_id"], "reason": reason})
+                    done += 1
+                    continue
             if decision.status == "deferred":
                 continue  # routed on a later pass, once the push it follows has arrived (or the grace ran out)
             branch = ((self.config.gitlab.project, event["ref"], decision.branch_head, decision.reconciled,
@@ -171,6 +197,8 @@ class Service:
         loops = [("router", self._route_loop)] + ([("dispatcher", self.dispatcher.run)] if dispatch else [])
         if self.publisher is not None:
             loops.append(("publisher", self.publisher.run))
+        if self.consumer is not None:
+            loops.append(("consumer", self.consumer.run))
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -197,7 +225,11 @@ class Service:
 
         ``dispatch=False`` leaves the queue alone (tests of routing read the requests it holds)."""
         self._take_lock()
-        self.mirror.ensure()
+        try:
+            self.mirror.ensure()
+        except MirrorError as exc:  # deliveries are still stored; routing retries until the repository answers
+            log.warning("the GitOps repository cannot be mirrored yet; routing will retry",
+                        extra={"reason": str(exc)})
         started = threading.Event()
         failure: list[BaseException] = []
 
@@ -220,10 +252,16 @@ class Service:
         thread.start()
         started.wait(30)
         if failure:
+            self._lock_file.close()
             raise failure[0]
         self._threads.append(thread)
         self._background(dispatch)
         return self.url
+
+    def close(self) -> None:
+        """Releases what ``__init__`` opened, for a service that was never started."""
+        self.launcher.close()
+        self.store.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -231,6 +269,8 @@ class Service:
         self.dispatcher.stop()
         if self.publisher is not None:
             self.publisher.stop()
+        if self.consumer is not None:
+            self.consumer.stop()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         for thread in self._threads:

@@ -124,7 +124,7 @@ class Dispatcher:
 
     def _running(self, row: dict, external_id: str, outcome: str) -> bool:
         self.store.mark_running(row["id"], external_id, self.config.lease_seconds, launcher=self.launcher.name)
-        row.update(state="running", external_id=external_id, launched_mono=time.monotonic())
+        row.update(state="running", external_id=external_id, launched_at=row.get("launched_at") or time.time())
         self._count(row["job"], outcome)
         log.info("job launched" if outcome == "launched" else "job of an earlier attempt found: not launched again",
                  extra={"request_id": row["id"], "job": row["job"], "trace_id": row["trace_id"],
@@ -162,6 +162,13 @@ class Dispatcher:
                 continue
             row = self.active[request_id]
             if not status.finished:
+                if time.time() - (row.get("launched_at") or time.time()) > self.config.job_timeout:
+                    del self.active[request_id]
+                    why = (f"job {external_id} still {status.state} after {self.config.job_timeout:g} s "
+                           "(dispatch.job_timeout): no longer followed; check it, then replay if needed")
+                    self.store.finish(request_id, "failed", status.result, error=why, launcher=self.launcher.name)
+                    log.error("job timed out", extra={"request_id": request_id, "job": row["job"], "reason": why})
+                    continue
                 still.append(request_id)
                 continue
             del self.active[request_id]

@@ -10,6 +10,8 @@ Facts used (shared/infra/03-gitlab-webhooks.md):
 """
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -44,9 +46,16 @@ class Delivery:
 
 
 def delivery_key(headers: Mapping[str, str]) -> str | None:
-    """The key GitLab keeps across re-sends: Idempotency-Key, else webhook-id (same value when signing)."""
-    key = headers.get("Idempotency-Key") or headers.get("webhook-id")
-    return key.strip()[:200] if key and key.strip() else None
+    """The key GitLab keeps across re-sends: Idempotency-Key, else webhook-id (same value when signing).
+
+    GitLab sends UUIDs; a longer key is stored as its SHA-256, never cut (two keys must not collide)."""
+    key = (headers.get("Idempotency-Key") or headers.get("webhook-id") or "").strip()
+    if not key:
+        return None
+    return key if len(key) <= 200 else "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")  # SHA-1, or SHA-256 repositories
 
 
 def _project_of(body: dict) -> tuple[str, int | None]:
@@ -80,11 +89,21 @@ def classify(headers: Mapping[str, str], body: Any, project: str, project_id: in
             # A system hook delivers every project's events: not an error, just not ours.
             return Delivery(**common, ref=None, before=None, after=None, status="ignored",
                             reason="other_project", summary={})
-        raise BadDelivery("unknown_project", f"project {common['project'] or '?'} is not the GitOps project "
-                          f"{project}: check the webhook's project")
+        raise BadDelivery("unknown_project", f"project {common['project'] or '?'} (id {pid}) is not the GitOps "
+                          f"project {project}" + (f" (id {project_id})" if project_id is not None else "")
+                          + ": check the webhook's project")
     ref = body.get("ref") if isinstance(body.get("ref"), str) else None
-    before = body.get("before") if isinstance(body.get("before"), str) else None
-    after = body.get("after") if isinstance(body.get("after"), str) else None
+    before, after = body.get("before"), body.get("after")
+    if kind in ("push", "tag_push"):
+        # GitLab always sends full SHAs (all zeros for a creation or a deletion): anything else is not GitLab's.
+        for name, value in (("before", before), ("after", after)):
+            if not isinstance(value, str) or not SHA.match(value):
+                raise BadDelivery("bad_field", f"{name} must be a full commit SHA (40 hex digits), not {value!r:.60}")
+        if not isinstance(ref, str) or not ref.startswith("refs/"):
+            raise BadDelivery("bad_field", f"ref must be refs/heads/<branch> or refs/tags/<tag>, not {ref!r:.60}")
+    else:
+        before = before if isinstance(before, str) else None
+        after = after if isinstance(after, str) else None
     summary = summarise(kind, body)
     if kind not in ROUTED_KINDS:
         return Delivery(**common, ref=ref, before=before, after=after, status="ignored",
@@ -98,11 +117,19 @@ def summarise(kind: str, body: dict) -> dict[str, Any]:
         commits = body.get("commits") if isinstance(body.get("commits"), list) else []
         last = commits[-1] if commits and isinstance(commits[-1], dict) else {}
         author = last.get("author") if isinstance(last.get("author"), dict) else {}
-        return {"user": body.get("user_username"), "commits": body.get("total_commits_count", len(commits)),
-                "message": (last.get("title") or last.get("message") or "")[:200] or None,
-                "author": author.get("name"), "checkout_sha": body.get("checkout_sha")}
+        count = body.get("total_commits_count", len(commits))
+        return {"user": _text(body.get("user_username")), "commits": count if isinstance(count, int) else None,
+                "message": _text(last.get("title")) or _text(last.get("message")),
+                "author": _text(author.get("name")), "checkout_sha": _text(body.get("checkout_sha"))}
     if kind == "merge_request":
         attrs = body.get("object_attributes") if isinstance(body.get("object_attributes"), dict) else {}
-        return {"action": attrs.get("action"), "iid": attrs.get("iid"), "target_branch": attrs.get("target_branch"),
-                "merge_commit_sha": attrs.get("merge_commit_sha")}
+        iid = attrs.get("iid")
+        return {"action": _text(attrs.get("action")), "iid": iid if isinstance(iid, int) else None,
+                "target_branch": _text(attrs.get("target_branch")),
+                "merge_commit_sha": _text(attrs.get("merge_commit_sha"))}
     return {}
+
+
+def _text(value: Any, limit: int = 200) -> str | None:
+    """A payload string for display, or None when the field is absent or not a string (never a crash)."""
+    return value[:limit] if isinstance(value, str) and value else None

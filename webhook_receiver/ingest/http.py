@@ -6,7 +6,8 @@ or on the repository, so it stays within milliseconds under load:
 ====  ===================================================================
 202   stored durably (fsync'd), body ``{"event_id", "trace_id", "status"}``
 200   a re-sent delivery (same Idempotency-Key / webhook-id), not stored again
-400   not JSON, not a GitLab event
+400   not JSON (UTF-8), not a GitLab event, a push whose before/after/ref are not GitLab's
+408   the body did not arrive within 30 s
 401   no or wrong X-Gitlab-Token, bad signature, timestamp outside the window
 413   body over the limit (at least GitLab's 25 MB)
 415   content type is not application/json
@@ -32,6 +33,7 @@ from .auth import AuthError, Authenticator
 from .gitlab import BadDelivery, classify
 
 log = logging.getLogger("stoa.receiver.ingest")
+BODY_TIMEOUT = 30.0  # seconds a sender may take to send its body (a stalled client is answered 408)
 SOURCE = "gitlab"
 
 
@@ -78,7 +80,10 @@ class GitLabIngest:
                 self.auth.check_headers(headers)
             except AuthError as exc:
                 return self._reject(401, exc.reason, str(exc), started)
-        body = await request.read()
+        try:
+            body = await asyncio.wait_for(request.read(), BODY_TIMEOUT)
+        except asyncio.TimeoutError:
+            return self._reject(408, "body_timeout", f"the body did not arrive within {BODY_TIMEOUT:g} s", started)
         if len(body) > self.gitlab.max_body_bytes:
             return self._reject(413, "too_large", f"the body is over {self.gitlab.max_body_bytes} bytes", started)
         if signed:
@@ -87,9 +92,9 @@ class GitLabIngest:
             except AuthError as exc:
                 return self._reject(401, exc.reason, str(exc), started)
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return self._reject(400, "not_json", "the body is not JSON", started)
+            data = json.loads(body.decode("utf-8"))  # GitLab sends UTF-8; json.loads(bytes) would also take UTF-16
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return self._reject(400, "not_json", "the body is not JSON (UTF-8)", started)
         try:
             delivery = classify(headers, data, self.gitlab.project, self.gitlab.project_id)
         except BadDelivery as exc:

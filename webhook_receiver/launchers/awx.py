@@ -155,11 +155,23 @@ class AwxLauncher:
         ignored = body.get("ignored_fields") or {}
         job_id = body.get("job") or body.get("id")
         if "extra_vars" in ignored:
-            raise LaunchError(f"AWX job {job_id} of {template.name!r} dropped the extra vars "
-                              f"{', '.join(sorted(ignored['extra_vars']))} (not prompted on launch)", retryable=False)
+            dropped = ", ".join(sorted(ignored["extra_vars"])) if isinstance(ignored["extra_vars"], dict) else "all"
+            outcome = self._cancel(job_id)
+            raise LaunchError(f"AWX job {job_id} of {template.name!r} was started without the extra vars {dropped} "
+                              f"(the template does not prompt for variables on launch); {outcome}. Enable 'Prompt "
+                              "on launch' for variables, then replay", retryable=False)
         if not job_id:
             raise LaunchError(f"AWX answered a launch of {template.name!r} without a job id", retryable=False)
         return str(job_id)
+
+    def _cancel(self, job_id) -> str:
+        """Best effort: cancels a job that must not run; says what happened, for the dead-letter entry."""
+        try:
+            job = self._call("canceling", lambda: self._api().jobs.get(id=job_id).results[0])
+            self._call("canceling", lambda: job.related.cancel.post())
+            return f"job {job_id} was canceled"
+        except (LaunchError, IndexError) as exc:
+            return f"canceling job {job_id} failed ({exc}): check it in AWX"
 
     def find(self, request: dict) -> str | None:
         """The AWX job an earlier attempt of this request started, if any.

@@ -37,7 +37,8 @@ def configure(level: str = "INFO", secrets: list[str] | None = None, stream=None
     """Routes the ``stoa.receiver`` loggers to ``stream`` (stderr) as JSON lines."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(secrets))
-    logger = logging.getLogger("stoa.receiver")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
+    for name in ("stoa.receiver", "aiohttp"):  # aiohttp's own errors (malformed requests) too, as JSON lines
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level if name == "stoa.receiver" else "WARNING")
+        logger.propagate = False

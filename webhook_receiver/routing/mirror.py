@@ -88,6 +88,15 @@ class GitMirror:
                                   + scrub(lines[-1] if lines else str(done.returncode)))
             self.fetches += 1
 
+    def reachable(self) -> bool | str:
+        """True, or what git says when listing the repository's refs fails (``git ls-remote``)."""
+        done = subprocess.run(["git", "ls-remote", "--heads", self.url], capture_output=True, check=False,
+                              env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, timeout=60)
+        if done.returncode == 0:
+            return True
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        return scrub(lines[-1] if lines else f"git ls-remote exited {done.returncode}")
+
     def fetch(self) -> None:
         """``git fetch --prune``: every branch and tag as the remote has them now."""
         self.ensure()

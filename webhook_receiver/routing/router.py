@@ -18,6 +18,7 @@ A request whose commit is older than one already requested for its key is *super
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ from .mirror import ZERO_SHA, GitMirror, MirrorError
 from .rules import Rule
 
 log = logging.getLogger("stoa.receiver.routing")
+NEVER_BY_DEPLOY = frozenset({"prod"})  # production: promote (or delete) with an approved promotion request
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Router:
 
     # -- the decision ---------------------------------------------------------------------------
     def decide(self, event: dict) -> Decision:
+        if event["source"] == "kafka":
+            return self._decide_request(event)
         kind, ref = event["kind"], event["ref"] or ""
         before, after = event["before_sha"], event["after_sha"]
         if kind == "merge_request":
@@ -91,13 +95,15 @@ class Router:
                 head = self._branch_tip()
                 return self._full(event, head, f"commit {after[:12]} is not in the repository (rewritten since?)")
         head, reconciled, base = self.store.branch_head(self.project, ref)
-        if reconciled and (after == reconciled or self.mirror.is_ancestor(after, reconciled)):
-            return Decision("routed", f"covered: the full reconcile at {reconciled[:12]} includes {after[:12]}",
-                            mode="covered", branch_head=head)
         if not before or before == ZERO_SHA:
             return self._full(event, after, "branch created (before is all zeros)")
         if self.mirror.missing([before]):
             return self._full(event, after, f"before {before[:12]} is unknown to the repository (force push?)")
+        if not self.mirror.is_ancestor(before, after):
+            return self._full(event, after, f"history rewritten: {before[:12]} is not an ancestor of {after[:12]}")
+        if reconciled and self.mirror.is_ancestor(after, reconciled):
+            return Decision("routed", f"covered: the full reconcile at {reconciled[:12]} includes {after[:12]}",
+                            mode="covered", branch_head=head)
         extends_back = head is not None and after == base  # a push older than the first one routed: trusted alike
         if head is not None and before != head and not extends_back \
                 and not self.store.known_afters(self.project, ref, [before]):
@@ -107,14 +113,41 @@ class Router:
                                 mode="none")
             return self._full(event, after, f"missed pushes: before {before[:12]} is not the last routed commit "
                               f"{head[:12]} nor the after of a push received")
-        if not self.mirror.is_ancestor(before, after):
-            return self._full(event, after, f"history rewritten: {before[:12]} is not an ancestor of {after[:12]}")
         changes = self.mirror.changes(before, after)
         decision = Decision("routed", mode="diff", paths_changed=len(changes))
         self._apply_rules(decision, changes, before, after)
         decision.branch_head = self._advance(head, after)
         if head is None or extends_back:
             decision.base = before
+        return decision
+
+    # -- Kafka deploy requests -------------------------------------------------------------------
+    def _decide_request(self, event: dict) -> Decision:
+        """A ``deploy-requests`` message (already validated by the consumer) names its job directly.
+
+        Without ``payload.gitops_ref`` the job works from the branch's newest commit, resolved now, so that
+        coalescing with a push keeps the newest commit. ``deploy`` never reaches prod: a promote does."""
+        request = json.loads(event["body"])
+        kind, environment = request["type"], request["environment"]
+        payload = request.get("payload") or {}
+        if kind == "deploy" and environment in NEVER_BY_DEPLOY:
+            return Decision("ignored", f"a deploy request does not reach {environment}: send a promote request "
+                            "with an approved promotion_request_id", mode="none")
+        ref = payload.get("gitops_ref") or self._branch_tip() or None  # the caller fetched for this batch
+        variables = {"deploy": {"api_version": request.get("api_version")},
+                     "promote": {"promotion_request_id": payload.get("promotion_request_id")},
+                     "rollback": {"target_ref": payload.get("target_ref")},
+                     "delete": {"api_version": request.get("api_version"),
+                                "promotion_request_id": payload.get("promotion_request_id")},
+                     "sync": {"prune": bool(payload.get("prune", False))}}[kind]
+        job = {"deploy": "deploy_api", "promote": "promote", "rollback": "rollback", "delete": "delete_api",
+               "sync": "sync_gateway"}[kind]
+        scoped = kind != "sync"
+        decision = Decision("routed", mode="request")
+        decision.requests.append(JobRequest(
+            job=job, tenant=request.get("tenant_id") if scoped else None, api=request.get("api_name") if scoped
+            else None, environment=environment, ref=ref, rule=f"kafka-{kind}",
+            vars={k: v for k, v in variables.items() if v is not None}))
         return decision
 
     def _branch_tip(self) -> str:
@@ -182,7 +215,12 @@ class Router:
                 self._note(decision, rule, path, f"state {was or 'new'} -> {_state(request) or '?'}: "
                            "only a move to approved launches Promote")
                 return []
-            return [self._promote(request, path, after, rule.name)]
+            promote = self._promote(request, path, after, rule.name)
+            if promote is None:
+                self._note(decision, rule, path, "approved, but the file lacks metadata.tenant, metadata.id or "
+                           "spec.target.name: fix the file")
+                return []
+            return [promote]
         if rule.only_if == "tenant_added":
             return [JobRequest(job=rule.job, tenant=t, ref=after, rule=rule.name)
                     for t in sorted(_tenant_ids(self._yaml(after, path)) - _tenant_ids(self._yaml(before, path)))]
@@ -209,14 +247,23 @@ class Router:
                                   ref=after, vars=dict(variables), rule=rule.name))
         return out
 
-    def _promote(self, request: dict, path: str, commit: str, rule: str) -> JobRequest:
-        meta = request.get("metadata") or {}
-        target = (request.get("spec") or {}).get("target") or {}
-        return JobRequest(job="promote", tenant=meta.get("tenant"), api=target.get("name"), environment="prod",
-                          ref=commit, vars={"promotion_request_id": meta.get("id")}, rule=rule, paths=[path])
+    def _promote(self, request: dict, path: str, commit: str, rule: str) -> JobRequest | None:
+        """Promote for an approved request file, or None when the file lacks what Promote needs."""
+        meta = _mapping(request.get("metadata"))
+        target = _mapping(_mapping(request.get("spec")).get("target"))
+        tenant, api, request_id = meta.get("tenant"), target.get("name"), meta.get("id")
+        if not all(isinstance(v, str) and v for v in (tenant, api, request_id)):
+            return None
+        return JobRequest(job="promote", tenant=tenant, api=api, environment="prod",
+                          ref=commit, vars={"promotion_request_id": request_id}, rule=rule, paths=[path])
 
     def _add_promote(self, decision: Decision, request: dict, path: str, commit: str, rule: str) -> None:
-        decision.requests.append(self._promote(request, path, commit, rule))
+        promote = self._promote(request, path, commit, rule)
+        if promote is None:
+            decision.explain.append({"rule": rule, "path": path, "reason": "an approved request without "
+                                     "metadata.tenant, metadata.id or spec.target.name: fix the file"})
+        else:
+            decision.requests.append(promote)
 
     def _note(self, decision: Decision, rule: Rule, path: str, reason: str) -> None:
         entry = {"rule": rule.name, "path": path, "reason": reason}
@@ -224,11 +271,13 @@ class Router:
             decision.explain.append(entry)
 
     def _supersede_older(self, decision: Decision) -> None:
-        """Drops requests whose commit is older than the newest already requested for their key."""
-        kept = []
+        """Drops requests whose commit is older than the newest already requested for their key, when that newer
+        commit is still on the branch (after a force push back, the discarded commits supersede nothing)."""
+        kept, tip = [], self._branch_tip()
         for request in decision.requests:
             newest = self.store.key_ref(request.key)
-            if newest and request.ref and newest != request.ref and self.mirror.is_ancestor(request.ref, newest):
+            if newest and request.ref and newest != request.ref and self.mirror.is_ancestor(request.ref, newest) \
+                    and tip and self.mirror.is_ancestor(newest, tip):
                 decision.explain.append({"rule": request.rule, "key": request.key,
                                          "reason": f"superseded: {newest[:12]}, newer than {request.ref[:12]}, "
                                                    "was already requested"})
@@ -248,14 +297,19 @@ class Router:
             return None  # the validator reports it; routing only reads what it can
 
 
+def _mapping(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _state(request: Any) -> str | None:
-    status = request.get("status") if isinstance(request, dict) else None
-    return status.get("state") if isinstance(status, dict) else None
+    state = _mapping(_mapping(request).get("status")).get("state")
+    return state if isinstance(state, str) else None
 
 
 def _tenant_ids(registry: Any) -> set[str]:
-    tenants = registry.get("tenants") if isinstance(registry, dict) else None
-    return {t["id"] for t in tenants or [] if isinstance(t, dict) and isinstance(t.get("id"), str)}
+    tenants = _mapping(registry).get("tenants")
+    return {t["id"] for t in (tenants if isinstance(tenants, list) else [])
+            if isinstance(t, dict) and isinstance(t.get("id"), str)}
 
 
 __all__ = ["Decision", "Router", "MirrorError"]

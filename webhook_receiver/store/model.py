@@ -22,6 +22,7 @@ class NewEvent:
     reason: str | None
     summary: dict[str, Any]
     body: bytes | None
+    trace_id: str | None = None         # the sender's (a Kafka request's); else the receiver makes one
 
 
 @dataclass

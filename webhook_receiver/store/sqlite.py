@@ -182,7 +182,7 @@ class SqliteStore:
                 if found:
                     conn.execute("UPDATE events SET deliveries = deliveries + 1 WHERE id = ?", (found[0],))
                     return found[0], found[1], True
-            event_id, trace_id = new_event_id(), new_trace_id()
+            event_id, trace_id = new_event_id(), event.trace_id or new_trace_id()
             conn.execute(
                 "INSERT INTO events (id, delivery_key, source, kind, project, ref, before_sha, after_sha, status,"
                 " reason, summary, body, trace_id, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -363,14 +363,6 @@ class SqliteStore:
             row["vars"] = _loads(row["vars"], {})
         return rows
 
-    def expired_claims(self) -> list[dict]:
-        """Launching/running requests whose lease ran out: their process died (or never renewed)."""
-        rows = self.query("SELECT * FROM job_requests WHERE state IN ('launching', 'running') AND lease_until < ?",
-                          (self.clock(),))
-        for row in rows:
-            row["vars"] = _loads(row["vars"], {})
-        return rows
-
     def request(self, request_id: int) -> dict | None:
         rows = self.query("SELECT * FROM job_requests WHERE id = ?", (request_id,))
         if not rows:
@@ -388,8 +380,9 @@ class SqliteStore:
                           f" ORDER BY id DESC LIMIT ?", [*params, limit])
 
     def requeue(self, request_id: int, event_id: str) -> tuple[int, str]:
-        """Replay: the request's job asked again (a dead letter, or any finished request), through the normal
-        enqueue path, so it coalesces with a waiting one. Returns ``(request_id, how)``."""
+        """Replay: the request's job asked again (a dead letter, or any finished request) at the newest commit
+        requested for its key, through the normal enqueue path (it coalesces with a waiting one).
+        Returns ``(request_id, how)``."""
         now = self.clock()
 
         def op(conn: sqlite3.Connection):
@@ -398,8 +391,11 @@ class SqliteStore:
             if not found:
                 raise KeyError(request_id)
             row = _row(cursor, found)
+            # Never an older commit over a newer one: the job is asked again at the newest commit requested for
+            # its key (a later push may have deployed past this request's own commit).
+            newest = conn.execute("SELECT ref FROM key_refs WHERE key = ?", (row["key"],)).fetchone()
             request = JobRequest(job=row["job"], tenant=row["tenant"], api=row["api"], environment=row["environment"],
-                                 ref=row["ref"], vars=_loads(row["vars"], {}), rule="replay")
+                                 ref=newest[0] if newest else row["ref"], vars=_loads(row["vars"], {}), rule="replay")
             if row["state"] == "dead":
                 conn.execute("UPDATE job_requests SET state = 'replayed', updated_at = ? WHERE id = ?", (now, request_id))
             return _enqueue(conn, request, event_id, row["trace_id"], now)
