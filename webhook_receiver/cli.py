@@ -18,6 +18,7 @@ import os
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from . import config as config_module
 from .observability import logs
@@ -41,25 +42,42 @@ def _when(seconds) -> str:
 
 
 def cmd_serve(args) -> int:
+    cfg = _load(args)
+    role = args.role or "ingest"
+    if role in ("ingest", "worker"):
+        # Two processes share their counters through files (prometheus_client's multiprocess mode); the
+        # variable must be set before prometheus_client is imported, and the folder emptied at each start.
+        metrics_dir = cfg.state_dir / "metrics"
+        if role == "ingest":
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        try:
+            metrics_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"stoa-receiver: not started: state_dir {cfg.state_dir}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     from .service import AlreadyRunning, Service
 
-    cfg = _load(args)
     logs.configure(cfg.log_level, cfg.secrets())
+    if role != "worker":
+        problems = preflight(cfg)
+        if problems:
+            for problem in problems:
+                print(f"stoa-receiver: {problem}", file=sys.stderr)
+            print("stoa-receiver: not started: fix the problems above (stoa-receiver check-config)", file=sys.stderr)
+            return 1
     try:
-        service = Service(cfg)
+        service = Service(cfg, role=role)
     except OSError as exc:
         print(f"stoa-receiver: not started: {cfg.path}: state_dir {cfg.state_dir}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
-    problems = service.check()
-    if problems:
-        for problem in problems:
-            print(f"stoa-receiver: {problem}", file=sys.stderr)
-        print("stoa-receiver: not started: fix the problems above (stoa-receiver check-config)", file=sys.stderr)
-        service.close()
-        return 1
+    worker = [sys.executable, "-m", "webhook_receiver.cli", "--config", str(Path(cfg.path).resolve()), "serve",
+              "--role", "worker"]
     try:
-        service.serve()
+        service.serve(worker_command=worker)
     except AlreadyRunning as exc:
         print(f"stoa-receiver: {exc}", file=sys.stderr)
         return 1
@@ -68,6 +86,19 @@ def cmd_serve(args) -> int:
               f"{exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def preflight(cfg) -> list[str]:
+    """What would lose work, found before anything starts: templates that drop variables, missing playbooks."""
+    from . import launchers
+    from .routing.rules import load_jobs, load_rules
+    from .service import jobs_in_use
+
+    launcher = launchers.build(cfg)
+    try:
+        return launcher.check(jobs_in_use(cfg, load_rules(cfg.rules_file, load_jobs())))
+    finally:
+        launcher.close()
 
 
 def cmd_check_config(args) -> int:
@@ -80,7 +111,7 @@ def cmd_check_config(args) -> int:
     rules = load_rules(cfg.rules_file, load_jobs())
     launcher = launchers.build(cfg)
     jobs = jobs_in_use(cfg, rules)
-    problems = launcher.check(jobs)
+    problems = preflight(cfg)
     from .routing.mirror import GitMirror
 
     reachable = GitMirror(cfg.gitops_repository, cfg.mirror_dir).reachable()
@@ -242,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--status", choices=["accepted", "routed", "ignored"])
         if name == "replay":
             sub.add_argument("target", metavar="EVENT_ID|REQUEST_ID")
+        if name == "serve":
+            sub.add_argument("--role", choices=["ingest", "worker", "all"], help=argparse.SUPPRESS)
     for stream in (sys.stdout, sys.stderr):  # stored payload text may hold anything (lone surrogates...)
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

@@ -27,7 +27,8 @@ from .store import SqliteStore
 log = logging.getLogger("stoa.receiver")
 ROUTE_BATCH = 200
 MAX_ROUTE_ATTEMPTS = 3
-KAFKA_LATE_SECONDS = 5.0  # an outbox message older than this: Kafka is reported "retrying" in /readyz   # an event that cannot be routed precisely this often becomes a full reconcile
+KAFKA_LATE_SECONDS = 5.0  # an outbox message older than this: Kafka is reported "retrying" in /readyz
+WORKER_SILENT_SECONDS = 5.0  # no worker heartbeat for this long: /readyz answers 503   # an event that cannot be routed precisely this often becomes a full reconcile
 
 
 def jobs_in_use(config, rules) -> list[str]:
@@ -45,14 +46,33 @@ class AlreadyRunning(RuntimeError):
 class Service:
     """Everything of one receiver. ``launcher`` and ``auth_clock`` may be injected by tests."""
 
-    def __init__(self, config, launcher=None, auth_clock=time.time):
-        self.config = config
+    def __init__(self, config, launcher=None, auth_clock=time.time, role: str = "all"):
+        """``role``: ``all`` (one process: tests, small set-ups), ``ingest`` (HTTP and the store only) or
+        ``worker`` (routing, dispatch, Kafka; no HTTP). ``stoa-receiver serve`` runs an ingest process and
+        supervises one worker process, so that routing and AWX polling never hold the interpreter lock that
+        the acknowledgements need."""
+        self.config, self.role = config, role
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = None
         self.catalogue = load_jobs()
         self.rules = load_rules(config.rules_file, self.catalogue)
         self.store = SqliteStore(config.database, outbox=bool(config.kafka_bootstrap_servers))
         self.metrics = Metrics(self.store)
+        self.authenticator = Authenticator([s.value for s in config.gitlab.secret_tokens],
+                                           [s.value for s in config.gitlab.signing_tokens],
+                                           window=config.gitlab.replay_window, clock=auth_clock)
+        self.mirror = self.router = self.launcher = self.dispatcher = self.publisher = self.consumer = None
+        if role != "ingest":
+            self._build_worker(launcher)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._loop = None
+        self._runner = None
+        self.url = None
+        self.router_healthy = True
+
+    def _build_worker(self, launcher) -> None:
+        config = self.config
         self.mirror = GitMirror(config.gitops_repository, config.mirror_dir)
         self.router = Router(self.store, self.mirror, self.rules, project=config.gitlab.project,
                              branch=config.gitlab.branch, auto_environments=config.auto_environments,
@@ -61,27 +81,16 @@ class Service:
         poll = config.awx.poll_interval if (config.launcher == "awx" and config.awx) else 0.5
         self.dispatcher = Dispatcher(self.store, self.launcher, self.catalogue, gitops_repo=config.gitops_repository,
                                      dispatch_config=config.dispatch, metrics=self.metrics, poll_interval=poll)
-        self.authenticator = Authenticator([s.value for s in config.gitlab.secret_tokens],
-                                           [s.value for s in config.gitlab.signing_tokens],
-                                           window=config.gitlab.replay_window, clock=auth_clock)
-        self.publisher = None
         if config.kafka_bootstrap_servers:
             from .messaging.publisher import OutboxPublisher
 
             self.publisher = OutboxPublisher(self.store, config.kafka_bootstrap_servers, self.metrics)
-        self.consumer = None
         if config.kafka_bootstrap_servers and config.kafka_consume_requests:
             from .messaging.consumer import RequestConsumer
 
             self.consumer = RequestConsumer(self.store, config.kafka_bootstrap_servers, config.kafka_requests_topic,
                                             config.kafka_dead_letter_topic, config.kafka_group_id, self.metrics,
                                             on_stored=self.router.wake.set)
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._loop = None
-        self._runner = None
-        self.url = None
-        self.router_healthy = True
 
     # -- checks ----------------------------------------------------------------------------------------
     def jobs_in_use(self) -> list[str]:
@@ -92,11 +101,14 @@ class Service:
         return self.launcher.check(self.jobs_in_use())
 
     def _take_lock(self) -> None:
-        self._lock_file = open(self.config.state_dir / "receiver.lock", "a+")  # noqa: SIM115
+        name = "worker.lock" if self.role == "worker" else "receiver.lock"
+        self._lock_file = open(self.config.state_dir / name, "a+")  # noqa: SIM115
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise AlreadyRunning(f"another stoa-receiver uses {self.config.state_dir}") from None
+            self._lock_file.close()
+            raise AlreadyRunning(f"another stoa-receiver {'worker ' if self.role == 'worker' else ''}uses "
+                                 f"{self.config.state_dir}") from None
         self._lock_file.seek(0)
         self._lock_file.truncate()
         self._lock_file.write(str(os.getpid()))
@@ -173,15 +185,14 @@ class Service:
                 pause = min(pause * 2, 30.0)
                 continue
             if not routed:
-                self.router.wake.wait(1.0)
+                # The worker process is not woken by the ingest process: it looks for new events every 50 ms.
+                self.router.wake.wait(1.0 if self.role == "all" else 0.05)
                 self.router.wake.clear()
 
     # -- readiness -------------------------------------------------------------------------------------
-    def ready(self) -> tuple[bool, dict]:
-        try:
-            stats = self.store.stats()
-        except Exception as exc:
-            return False, {"store": f"unreadable: {type(exc).__name__}"}
+    def health(self) -> tuple[bool, dict]:
+        """This process's routing, dispatch and Kafka health (the worker's part of /readyz)."""
+        stats = self.store.stats()
         ok = self.router_healthy and self.dispatcher.healthy
         details = {"router": "ok" if self.router_healthy else "retrying", "dispatcher":
                    "ok" if self.dispatcher.healthy else "retrying", "queue_depth": stats["queue_depth"],
@@ -190,11 +201,42 @@ class Service:
             late = stats["oldest_unpublished_seconds"] > KAFKA_LATE_SECONDS
             details.update(kafka="retrying" if late or not self.publisher.healthy else "ok",
                            outbox_pending=stats["outbox_pending"])
+        if self.consumer is not None:
+            details["consumer"] = "ok" if self.consumer.healthy else "retrying"
         return ok, details
+
+    def ready(self) -> tuple[bool, dict]:
+        try:
+            if self.role == "all":
+                return self.health()
+            beat = self.store.heartbeat_of("worker")
+        except Exception as exc:
+            return False, {"store": f"unreadable: {type(exc).__name__}"}
+        if beat is None or time.time() - beat["at"] > WORKER_SILENT_SECONDS:
+            return False, {"worker": "not running" if beat is None else
+                           f"silent for {time.time() - beat['at']:.0f} s (restarting?)"}
+        return beat["ok"], dict(beat["details"], worker="ok")
+
+    def _heartbeat_loop(self) -> None:
+        """Worker: reports health every 0.5 s, and polls AWX at once when the ingest process was notified."""
+        seen = time.time()
+        while not self._stop.is_set():
+            try:
+                ok, details = self.health()
+                self.store.heartbeat("worker", ok, details)
+                poke = self.store.poke_at("poll")
+                if poke and poke > seen:
+                    seen = poke
+                    self.dispatcher.poll_now()
+            except Exception:
+                log.exception("heartbeat failed")
+            self._stop.wait(0.1 if self.dispatcher.active else 0.5)
 
     # -- running ----------------------------------------------------------------------------------------
     def _background(self, dispatch: bool) -> None:
         loops = [("router", self._route_loop)] + ([("dispatcher", self.dispatcher.run)] if dispatch else [])
+        if self.role == "worker":
+            loops.append(("heartbeat", self._heartbeat_loop))
         if self.publisher is not None:
             loops.append(("publisher", self.publisher.run))
         if self.consumer is not None:
@@ -207,9 +249,10 @@ class Service:
     async def _start_http(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         ingest = GitLabIngest(self.store, self.authenticator, self.config.gitlab, self.metrics,
-                              on_stored=self.router.wake.set)
+                              on_stored=self.router.wake.set if self.router else None)
         awx = self.config.awx if self.config.launcher == "awx" else None
-        notification = (notification_view(awx.notification_token.value, self.dispatcher.poll_now)
+        poll_now = self.dispatcher.poll_now if self.dispatcher else (lambda: self.store.poke("poll"))
+        notification = (notification_view(awx.notification_token.value, poll_now)
                         if awx and awx.notification_token else None)
         app = make_app(ingest, self.metrics, self.ready, notification)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -221,15 +264,11 @@ class Service:
         self._loop = loop
 
     def start_in_thread(self, host: str | None = None, port: int | None = None, dispatch: bool = True) -> str:
-        """Starts HTTP (own event loop thread), router and dispatcher; returns the base URL.
-
-        ``dispatch=False`` leaves the queue alone (tests of routing read the requests it holds)."""
+        """Starts HTTP (own event loop thread) and, unless this is the ingest process, routing and dispatch;
+        returns the base URL. ``dispatch=False`` leaves the queue alone (tests of routing read it)."""
         self._take_lock()
-        try:
-            self.mirror.ensure()
-        except MirrorError as exc:  # deliveries are still stored; routing retries until the repository answers
-            log.warning("the GitOps repository cannot be mirrored yet; routing will retry",
-                        extra={"reason": str(exc)})
+        if self.role != "ingest":
+            self._ensure_mirror()
         started = threading.Event()
         failure: list[BaseException] = []
 
@@ -255,18 +294,35 @@ class Service:
             self._lock_file.close()
             raise failure[0]
         self._threads.append(thread)
-        self._background(dispatch)
+        if self.role != "ingest":
+            self._background(dispatch)
         return self.url
+
+    def start_worker(self) -> None:
+        """The worker process: routing, dispatch, Kafka, heartbeat; no HTTP."""
+        self._take_lock()
+        self._ensure_mirror()
+        self._background(dispatch=True)
+
+    def _ensure_mirror(self) -> None:
+        try:
+            self.mirror.ensure()
+        except MirrorError as exc:  # deliveries are still stored; routing retries until the repository answers
+            log.warning("the GitOps repository cannot be mirrored yet; routing will retry",
+                        extra={"reason": str(exc)})
 
     def close(self) -> None:
         """Releases what ``__init__`` opened, for a service that was never started."""
-        self.launcher.close()
+        if self.launcher:
+            self.launcher.close()
         self.store.close()
 
     def stop(self) -> None:
         self._stop.set()
-        self.router.wake.set()
-        self.dispatcher.stop()
+        if self.router:
+            self.router.wake.set()
+        if self.dispatcher:
+            self.dispatcher.stop()
         if self.publisher is not None:
             self.publisher.stop()
         if self.consumer is not None:
@@ -275,20 +331,84 @@ class Service:
             self._loop.call_soon_threadsafe(self._loop.stop)
         for thread in self._threads:
             thread.join(15)
-        self.launcher.close()
+        if self.launcher:
+            self.launcher.close()
         self.store.close()
         if self._lock_file:
             self._lock_file.close()
 
-    def serve(self) -> None:
-        """Runs until SIGTERM or SIGINT, then stops taking deliveries and ends cleanly."""
+    def serve(self, worker_command: list[str] | None = None) -> None:
+        """Runs until SIGTERM or SIGINT, then stops cleanly. The ingest process supervises its worker process
+        (``worker_command``), restarting it when it exits; a worker dies with its ingest process."""
         import signal
 
-        url = self.start_in_thread()
-        log.info(f"stoa-receiver listening on {url}/hooks/gitlab (launcher {self.launcher.name})")
         stopping = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stopping.set())
+        if self.role == "worker":
+            _die_with_parent()
+            self.start_worker()
+            log.info(f"stoa-receiver worker started (launcher {self.launcher.name})")
+            stopping.wait()
+            log.info("worker stopping")
+            self.stop()
+            return
+        url = self.start_in_thread()
+        supervisor = WorkerSupervisor(worker_command) if self.role == "ingest" and worker_command else None
+        if supervisor:
+            supervisor.start()
+        log.info(f"stoa-receiver listening on {url}/hooks/gitlab")
         stopping.wait()
         log.info("stopping")
+        if supervisor:
+            supervisor.stop()
         self.stop()
+
+
+class WorkerSupervisor:
+    """Runs the worker process, and runs it again (after 1 s, doubling up to 30 s) whenever it exits."""
+
+    def __init__(self, command: list[str]):
+        self.command, self.process = command, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        import subprocess
+
+        pause = 1.0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.process = subprocess.Popen(self.command)
+            code = self.process.wait()
+            if self._stop.is_set():
+                return
+            pause = 1.0 if time.monotonic() - started > 60 else min(pause * 2, 30.0)
+            log.error("the worker process exited; starting it again", extra={"status": code, "delay": pause})
+            self._stop.wait(pause)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except Exception:  # noqa: BLE001 - it would not stop: end it
+                self.process.kill()
+        self._thread.join(5)
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM when its ingest process dies (even by kill -9), never runs orphaned."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except OSError:
+        return
+    if os.getppid() == 1:  # the parent was already gone
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -45,7 +45,8 @@ class ReceiverProcess:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "stoa-receiver"), "--config", str(self.config), "serve"], cwd=ROOT,
-            env={**os.environ, "CRASH_GITLAB_TOKEN": TOKEN}, stdout=self.log.open("a"), stderr=subprocess.STDOUT)
+            env={**os.environ, "CRASH_GITLAB_TOKEN": TOKEN}, stdout=self.log.open("a"), stderr=subprocess.STDOUT,
+            start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()[-3000:]
@@ -57,12 +58,20 @@ class ReceiverProcess:
         raise AssertionError("the receiver did not start")
 
     def kill9(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
+        """SIGKILL to the receiver's ingest and worker processes at once: a crash, nothing stops cleanly."""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the worker, reparented, is gone once the group is empty
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.process.terminate()  # the ingest process stops its worker
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:

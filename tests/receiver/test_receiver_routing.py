@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from conftest import (PROJECT, TOKEN, edge_case, push_body, receiver_config_for, sign)
+from conftest import edge_case, push_body, receiver_config_for, sign
 
 PETSTORE = "deploy_api|tenant-demo|petstore-api|dev"
 WEATHER = "deploy_api|tenant-demo|weather-api|dev"

@@ -155,7 +155,7 @@ def make_app(ingest: GitLabIngest, metrics, ready, notification=None) -> web.App
         return _json(200 if ok else 503, ready=ok, **details)
 
     async def metrics_view(_request):
-        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=generate_latest(metrics.exposition), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_post("/hooks/gitlab", ingest.handle)
     app.router.add_get("/healthz", healthz)

@@ -6,6 +6,8 @@ carry reasons and job names only: never a token, a body or a path.
 """
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
@@ -81,5 +83,13 @@ class Metrics:
                                  registry=r)
         self.publish_errors = Counter("stoa_receiver_publish_errors", "Outbox messages not confirmed (retried)",
                                       registry=r)
+        # stoa-receiver serve runs two processes (ingest, worker): their counters meet in PROMETHEUS_MULTIPROC_DIR
+        # (set by the CLI before prometheus_client is imported, wiped at each start) and /metrics serves the sum.
+        self.exposition = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            self.exposition = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.exposition)
         if store is not None:
-            self.registry.register(StoreCollector(store))
+            self.exposition.register(StoreCollector(store))

@@ -13,8 +13,7 @@ PostgreSQL (several replicas) is part 2; it implements the same methods.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from .model import TERMINAL, JobRequest, NewEvent
+from .sqlite import SqliteStore, StoreUnavailable
 
-from .model import TERMINAL, JobRequest, NewEvent  # noqa: F401
-from .sqlite import SqliteStore, StoreUnavailable  # noqa: F401
+__all__ = ["TERMINAL", "JobRequest", "NewEvent", "SqliteStore", "StoreUnavailable"]

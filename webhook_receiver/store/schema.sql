@@ -99,3 +99,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error   TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE published_at IS NULL;
+
+-- Between the ingest process and the worker process of one receiver: the worker's health (for /readyz) and
+-- requests to act at once (an AWX notification: poll now).
+CREATE TABLE IF NOT EXISTS heartbeats (
+    name    TEXT PRIMARY KEY,
+    at      REAL NOT NULL,
+    ok      INTEGER NOT NULL,
+    details TEXT
+);
+CREATE TABLE IF NOT EXISTS pokes (
+    name TEXT PRIMARY KEY,
+    at   REAL NOT NULL
+);

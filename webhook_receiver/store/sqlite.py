@@ -421,6 +421,29 @@ class SqliteStore:
                 f"UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id IN ({marks})",
                 (error[:500], *ids)))
 
+    # -- between the ingest and the worker process ---------------------------------------------------
+    def heartbeat(self, name: str, ok: bool, details: dict) -> None:
+        now = self.clock()
+        self.write(lambda conn: conn.execute(
+            "INSERT INTO heartbeats (name, at, ok, details) VALUES (?,?,?,?) ON CONFLICT (name) DO UPDATE SET"
+            " at = excluded.at, ok = excluded.ok, details = excluded.details",
+            (name, now, int(ok), json.dumps(details, default=str))))
+
+    def heartbeat_of(self, name: str) -> dict | None:
+        rows = self.query("SELECT at, ok, details FROM heartbeats WHERE name = ?", (name,))
+        if not rows:
+            return None
+        return {"at": rows[0]["at"], "ok": bool(rows[0]["ok"]), "details": _loads(rows[0]["details"], {})}
+
+    def poke(self, name: str) -> None:
+        now = self.clock()
+        self.write(lambda conn: conn.execute(
+            "INSERT INTO pokes (name, at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at", (name, now)))
+
+    def poke_at(self, name: str) -> float | None:
+        rows = self.query("SELECT at FROM pokes WHERE name = ?", (name,))
+        return rows[0]["at"] if rows else None
+
     # -- numbers -----------------------------------------------------------------------------------
     def stats(self) -> dict:
         """Counts for /metrics and ``stoa-receiver status``; ages in seconds."""
