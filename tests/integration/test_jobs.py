@@ -26,13 +26,14 @@ def remote(tmp_path):
     return make_remote(tmp_path)
 
 
-def job(playbook, tmp_path, sim, *extra, inventory="dev", services=None):
+def job(playbook, tmp_path, sim, *extra, inventory="dev", services=None, flags=()):
+    """ansible-playbook as AWX runs it: each of ``extra`` is one -e; ``flags`` are options (--check, --diff)."""
     env = {**os.environ, **(services or {}), "STOA_WORK_DIR": str(tmp_path / "work"), "ANSIBLE_FORCE_COLOR": "0",
            f"STOA_GATEWAY_{inventory.upper()}_URL": sim.url, f"STOA_GATEWAY_{inventory.upper()}_PASSWORD": sim.password}
     if "KAFKA_BOOTSTRAP_SERVERS" not in (services or {}):
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", f"inventories/{inventory}",
-            f"playbooks/{playbook}"]
+            f"playbooks/{playbook}", *flags]
     for item in extra:
         args += ["-e", item]
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
@@ -149,6 +150,29 @@ def test_prod_refuses_without_an_approved_request(remote, tmp_path, gateway_sim)
     refused = job("promote.yml", tmp_path, gateway_sim, *base, f"promotion_request_id={pending}", inventory="prod")
     assert refused.returncode != 0 and f"{pending} is pending, not approved" in refused.stdout
     assert gateway_sim.non_get_requests() == []  # nothing reached the prod gateway
+
+
+def test_prod_promotes_under_an_approved_request_and_check_mode_predicts_it(remote, tmp_path, gateway_sim):
+    from ansible_collections.stoa.platform.plugins.module_utils.gitops_requests import Git, find_request, perform
+
+    clone = tmp_path / "requests"
+    git("clone", "--quiet", str(remote), str(clone), cwd=tmp_path)
+    request_id = perform(Git(str(clone)), "create", "demo-devops@cab-i.com", tenant="tenant-demo",
+                         target={"name": "petstore-api", "version": "1.0.0"}, justification="test")["request_id"]
+    perform(Git(str(clone)), "approve", "demo-cpi@cab-i.com", request_id=request_id)
+    base = ["tenant_id=tenant-demo", "api_name=petstore-api", "environment=prod", f"gitops_repo={remote}",
+            f"promotion_request_id={request_id}"]
+    checked = job("promote.yml", tmp_path, gateway_sim, *base, inventory="prod", flags=("--check",))
+    assert checked.returncode == 0, checked.stdout[-4000:]
+    assert gateway_sim.non_get_requests() == []
+    assert find_request(Git(str(remote)), "main", request_id)[1]["status"]["state"] == "approved"
+    promoted = job("promote.yml", tmp_path, gateway_sim, *base, inventory="prod")
+    assert promoted.returncode == 0, promoted.stdout[-4000:]
+    assert recap_changed(checked.stdout) == recap_changed(promoted.stdout) == 4  # deploying, alias, API, deployed
+    client = GatewayClient(gateway_sim.url, gateway_sim.username, gateway_sim.password)
+    assert [a["apiName"] for a in client.list_apis()] == ["petstore-api"]
+    history = find_request(Git(str(remote)), "main", request_id)[1]["status"]["history"]
+    assert [h["action"] for h in history] == ["created", "approved", "deploying", "deployed"]
 
 
 def self_signed(days: int) -> tuple[str, str]:
