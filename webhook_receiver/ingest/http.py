@@ -47,6 +47,10 @@ class GitLabIngest:
     def __init__(self, store, authenticator: Authenticator, gitlab_config, metrics, on_stored=None):
         self.store, self.auth, self.gitlab, self.metrics = store, authenticator, gitlab_config, metrics
         self.on_stored = on_stored or (lambda: None)
+        # The hot path's metric children, bound once (labels() costs a lock and a lookup per call).
+        self._received = metrics.received.labels(SOURCE)
+        self._latency = metrics.ack_latency.labels(SOURCE)
+        self._accepted_push = metrics.accepted.labels(SOURCE, "push")
 
     def _reject(self, status: int, reason: str, message: str, started: float) -> web.Response:
         self.metrics.rejected.labels(SOURCE, reason).inc()
@@ -56,7 +60,7 @@ class GitLabIngest:
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        self.metrics.received.labels(SOURCE).inc()
+        self._received.inc()
         try:
             return await self._handle(request, started)
         except web.HTTPRequestEntityTooLarge:
@@ -109,7 +113,7 @@ class GitLabIngest:
         except StoreUnavailable as exc:
             return self._reject(503, "store_unavailable", f"the event could not be stored ({exc}); send it again",
                                 started)
-        self.metrics.ack_latency.labels(SOURCE).observe(time.perf_counter() - started)
+        self._latency.observe(time.perf_counter() - started)
         if duplicate:
             self.metrics.duplicate.labels(SOURCE).inc()
             log.info("re-sent delivery: already stored", extra={"event_id": event_id, "trace_id": trace_id})
@@ -118,10 +122,12 @@ class GitLabIngest:
             self.metrics.ignored.labels(SOURCE, delivery.reason if delivery.reason == "other_project"
                                         else "object_kind").inc()
         else:
-            self.metrics.accepted.labels(SOURCE, delivery.kind).inc()
+            (self._accepted_push if delivery.kind == "push" else self.metrics.accepted.labels(SOURCE, delivery.kind)).inc()
             self.on_stored()
-        log.info("delivery stored", extra={"event_id": event_id, "trace_id": trace_id, "kind": delivery.kind,
-                                           "status": delivery.status})
+        # DEBUG: at thousands of deliveries a second a line each costs 14% of the ack path; the worker logs
+        # every event it routes ("event routed", with the same event_id and trace_id).
+        log.debug("delivery stored", extra={"event_id": event_id, "trace_id": trace_id, "kind": delivery.kind,
+                                            "status": delivery.status})
         return _json(202, event_id=event_id, trace_id=trace_id, status=delivery.status,
                      **({"reason": delivery.reason} if delivery.reason else {}))
 

