@@ -39,11 +39,10 @@ def parse(raw: bytes | None) -> dict:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"not JSON: {exc}") from None
-    errors = sorted(VALIDATOR.iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = sorted(VALIDATOR.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        first = errors[0]
-        where = "/" + "/".join(str(p) for p in first.absolute_path)
-        raise InvalidRequest(f"{where}: {first.message}"[:500])
+        raise InvalidRequest("; ".join(f"/{'/'.join(str(p) for p in e.absolute_path)}: {e.message}"
+                                       for e in errors[:5])[:1000])
     return data
 
 
