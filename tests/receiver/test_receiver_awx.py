@@ -200,3 +200,23 @@ def test_an_awx_notification_makes_the_dispatcher_poll_at_once(tmp_path, awx, st
     assert answer.status_code == 202
     receiver.wait_idle(timeout=5)
     assert receiver.store.query("SELECT state FROM job_requests")[0]["state"] == "successful"
+
+
+def test_traces_follow_a_push_from_receipt_to_results(tmp_path, awx, start_receiver):
+    remote, shas = build(tmp_path / "repo", 2)
+    receiver = start_receiver(awx_config(tmp_path, remote, awx))
+    answers = post_chain(receiver, shas, [1, 2], workers=1)
+    receiver.wait_idle(timeout=30)
+    trace_id = answers[2].json()["trace_id"]
+    trace = receiver.http.get(f"{receiver.url}/traces/{trace_id}", timeout=5).json()
+    assert trace["trigger"] == "gitlab-push" and trace["status"] == "successful"
+    assert trace["git"]["commit"] == shas[2] and trace["apis"] == [api_name(1)] and trace["tenants"] == [TENANT]
+    assert [s["step"] for s in trace["steps"]] == ["received", "routed", "queued", "launched", "finished"]
+    listed = receiver.http.get(f"{receiver.url}/traces", params={"tenant": TENANT, "status": "successful"},
+                               timeout=5).json()
+    assert {t["trace_id"] for t in listed} == {a.json()["trace_id"] for a in answers.values()}
+    assert receiver.http.get(f"{receiver.url}/traces", params={"tenant": "nobody"}, timeout=5).json() == []
+    assert receiver.http.get(f"{receiver.url}/traces", params={"status": "bogus"}, timeout=5).status_code == 400
+    page = receiver.http.get(f"{receiver.url}/ui/traces/{trace_id}", timeout=5)
+    assert page.status_code == 200 and "<ol class=\"timeline\"" in page.text and shas[2][:12] in page.text
+    assert receiver.http.get(f"{receiver.url}/ui/traces/tr-none", timeout=5).status_code == 404

@@ -77,6 +77,8 @@ def test_events_launches_and_results_reach_their_topics_with_the_trace_id(tmp_pa
     assert results["sync_alias"]["data"]["status"] == "failed"
     (notification,) = read_topic(servers, "notifications", trace_id, want=1)
     assert notification["data"]["job"] == "sync_alias"
+    trace = receiver.http.get(f"{receiver.url}/traces/{trace_id}", timeout=5).json()
+    assert trace["status"] == "failed" and [s["step"] for s in trace["steps"]].count("results published") == 2
 
 
 def test_a_kafka_outage_delays_results_and_loses_none(tmp_path, awx, start_receiver, kafka_service):

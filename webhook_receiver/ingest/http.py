@@ -169,4 +169,7 @@ def make_app(ingest: GitLabIngest, metrics, ready, notification=None) -> web.App
     app.router.add_get("/metrics", metrics_view)
     if notification is not None:
         app.router.add_post("/hooks/awx-notification", notification)
+    from .traces_http import routes
+
+    app.router.add_routes(routes(ingest.store))
     return app
