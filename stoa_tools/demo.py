@@ -220,7 +220,12 @@ def webhook_act(env: dict) -> None:
             if request["state"] != "successful":
                 print(f"     see {DEMO / 'receiver' / 'runner' / str(request['external_id'])}", flush=True)
                 raise SystemExit(1)
-        print(f"  what the receiver recorded: stoa-receiver --config {config} events {event_id}", flush=True)
+        trace = requests.get(f"http://127.0.0.1:{port}/traces/{trace_id}", timeout=10).json()
+        print(f"  trace {trace_id} ({trace['status']}), GitLab -> receiver -> jobs:", flush=True)
+        for step in trace["steps"]:
+            print(f"     {step['at']}  {step['step']:18} {step['status']:10} {step['detail']}", flush=True)
+        print(f"  what the receiver recorded: stoa-receiver --config {config} events {event_id}; the pipeline "
+              f"traces are served at /ui/traces while it runs", flush=True)
     finally:
         process.terminate()
         try:
