@@ -16,7 +16,9 @@ def test_demo_completes_and_a_second_run_changes_nothing(service_pool):
     assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-2000:]
     for expected in ("demo-devops@cab-i.com    tenant_id=tenant-demo  roles=devops",
                      "demo-cpi@cab-i.com       tenant_id=tenant-demo  roles=tenant-admin",
-                     "prod     petstore-api   1.0.0   active", "deployed   by awx@stoa.local"):
+                     "prod     petstore-api   1.0.0   active", "deployed   by awx@stoa.local",
+                     # the webhook act: a push through stoa-receiver, both jobs successful, its trace shown
+                     "GitLab push hook posted: HTTP 202", "(successful), GitLab -> receiver -> jobs:"):
         assert expected in first.stdout, expected
     second = subprocess.run(demo, cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False)
     assert second.returncode == 0, second.stdout[-5000:]
