@@ -27,13 +27,14 @@ from .observability.metrics import Metrics
 from .routing.mirror import ZERO_SHA, GitMirror, MirrorError
 from .routing.router import Router
 from .routing.rules import load_jobs, load_rules
-from .store import SqliteStore
+from .store import open_store
 
 log = logging.getLogger("stoa.receiver")
 ROUTE_BATCH = 200
 MAX_ROUTE_ATTEMPTS = 3
 KAFKA_LATE_SECONDS = 5.0  # an outbox message older than this: Kafka is reported "retrying" in /readyz
-WORKER_SILENT_SECONDS = 5.0  # no worker heartbeat for this long: /readyz answers 503   # an event that cannot be routed precisely this often becomes a full reconcile
+WORKER_SILENT_SECONDS = 5.0  # no worker heartbeat for this long: /readyz answers 503
+WORKER_NICENESS = 5   # an event that cannot be routed precisely this often becomes a full reconcile
 
 
 def jobs_in_use(config, rules) -> list[str]:
@@ -61,7 +62,7 @@ class Service:
         self._lock_file = None
         self.catalogue = load_jobs()
         self.rules = load_rules(config.rules_file, self.catalogue)
-        self.store = SqliteStore(config.database, outbox=bool(config.kafka_bootstrap_servers))
+        self.store = open_store(config, outbox=bool(config.kafka_bootstrap_servers))
         self.metrics = Metrics(self.store)
         self.authenticator = Authenticator([s.value for s in config.gitlab.secret_tokens],
                                            [s.value for s in config.gitlab.signing_tokens],
@@ -121,7 +122,12 @@ class Service:
 
     # -- the router thread ------------------------------------------------------------------------------
     def route_pending(self) -> int:
-        """Routes stored events in arrival order; returns how many were routed. Stops at the first that fails."""
+        """Routes stored events in arrival order; returns how many were routed. Stops at the first that fails.
+
+        One router at a time per store: with replicas (PostgreSQL), only the one holding the routing lock routes;
+        the others route nothing until they get it (the holder died)."""
+        if not self.store.routing_lock():
+            return 0
         events = self.store.pending_events(ROUTE_BATCH)
         if not events:
             return 0
@@ -353,6 +359,9 @@ class Service:
             signal.signal(sig, lambda *_: stopping.set())
         if self.role == "worker":
             _die_with_parent()
+            # Acknowledging is the receiver's promise to GitLab (10 s, then the hook is disabled); routing can lag
+            # a little under a burst. The scheduler is told so: the worker yields the CPU to the ingest process.
+            os.nice(WORKER_NICENESS)
             self.start_worker()
             log.info(f"stoa-receiver worker started (launcher {self.launcher.name})")
             stopping.wait()
