@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 
 import pytest
 
@@ -193,3 +195,32 @@ def test_bad_extra_vars_fail_in_the_first_task(tmp_path, gateway_sim):
                      "extra var api_version: '1.0 beta' does not match",
                      "extra var trace_id: 'a b' does not match"):
         assert expected in result.stdout, expected
+
+
+def test_the_job_reports_its_start_and_result_to_kafka(remote, tmp_path, gateway_sim, kafka_service):
+    from confluent_kafka import Consumer
+
+    put_api(gateway_sim)
+    trace = "trace-" + os.urandom(5).hex()
+    ran = job("delete_api.yml", tmp_path, gateway_sim, *DEV, f"gitops_repo={remote}", f"trace_id={trace}",
+              "api_version=1.0.0", services=kafka_service)
+    assert ran.returncode == 0, ran.stdout[-3000:]
+    assert client_of(gateway_sim).list_apis() == []
+    consumer = Consumer({"bootstrap.servers": kafka_service["KAFKA_BOOTSTRAP_SERVERS"], "group.id": trace,
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe(["audit-log", "deploy-results"])
+    seen = []
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and len(seen) < 3:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                event = json.loads(message.value())
+                if event.get("trace_id") == trace:
+                    seen.append((message.topic(), event["type"], event["data"]["job"], event["data"]["api_name"],
+                                 event["data"].get("api_version")))
+    finally:
+        consumer.close()
+    job_of = ("delete_api.yml", "petstore-api", "1.0.0")
+    assert sorted(seen) == [("audit-log", "job-started", *job_of), ("audit-log", "job-succeeded", *job_of),
+                            ("deploy-results", "job-succeeded", *job_of)]
