@@ -30,8 +30,13 @@ def _load(args, resolve_secrets: bool = True):
 
 
 def _store(cfg):
-    from .store import SqliteStore
+    from .store import SqliteStore, StoreUnavailable, open_store
 
+    if cfg.store_url is not None:
+        try:
+            return open_store(cfg)
+        except StoreUnavailable as exc:
+            raise SystemExit(f"the receiver's PostgreSQL store cannot be opened: {exc}") from None
     if not cfg.database.exists():
         raise SystemExit(f"no receiver store at {cfg.database} (has the receiver run with this configuration?)")
     return SqliteStore(cfg.database)

@@ -112,6 +112,8 @@ class Config:
     kafka_requests_topic: str = "deploy-requests"
     kafka_dead_letter_topic: str = "deploy-requests.dlq"
     kafka_group_id: str = "stoa-receiver"
+    store_url: Secret | None = None    # postgresql://... (several replicas share it); None: SQLite in state_dir
+    store_schema: str | None = None    # PostgreSQL schema of the tables (default: the role's search_path, public)
     log_level: str = "INFO"
 
     @property
@@ -127,6 +129,11 @@ class Config:
         values = [s.value for s in self.gitlab.secret_tokens + self.gitlab.signing_tokens]
         if self.awx:
             values += [s.value for s in (self.awx.token, self.awx.password, self.awx.notification_token) if s]
+        if self.store_url:
+            from urllib.parse import urlsplit
+
+            password = urlsplit(self.store_url.value).password
+            values += [self.store_url.value] + ([password] if password else [])
         return values
 
 
@@ -335,6 +342,33 @@ def from_mapping(data: Any, origin: str = "configuration", base: Path | None = N
     config.kafka_dead_letter_topic = kafka.get("dead_letter_topic", str, "deploy-requests.dlq")
     config.kafka_group_id = kafka.get("group_id", str, "stoa-receiver")
     kafka.done()
+
+    store = top.section("store")
+    url = store.get("url", str)
+    if url is not None:
+        where = f"{origin}: store.url"
+        if url.startswith("env:"):
+            # Read even for the read-only CLI verbs: they open the store (an environment variable, no Vault call).
+            name = url[4:]
+            value = os.environ.get(name)
+            if not value and resolve_secrets:
+                raise ConfigError(f"{where}: {url} is not set in the environment")
+            config.store_url = Secret(value or "", url)  # "": unresolved; the CLI says so if it needs the store
+        elif url.startswith("vault:"):
+            config.store_url = resolve_secret(url, where, vault)
+        else:
+            config.store_url = Secret(url, "the configuration file")
+        value = config.store_url.value
+        if value and not re.match(r"^postgres(ql)?://", value):
+            raise ConfigError(f"{where}: must be a postgresql:// URL (from {config.store_url.source}); "
+                              "leave store.url out for SQLite in state_dir")
+    config.store_schema = store.get("schema", str)
+    if config.store_schema is not None:
+        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", config.store_schema):
+            raise store.fail("schema", f"must be a lower-case SQL identifier, not {config.store_schema!r}")
+        if config.store_url is None:
+            raise store.fail("schema", "applies to PostgreSQL only: set store.url too")
+    store.done()
 
     dispatch = top.section("dispatch")
     d = DispatchConfig()

@@ -1,18 +1,73 @@
-"""The SQLite store's contract on a real database file: dedupe, coalescing, serialisation, group commit."""
+"""The store's contract on real databases, SQLite and PostgreSQL alike: dedupe, coalescing, serialisation,
+group commit; then what only PostgreSQL (several replicas) adds: claims never shared, expired leases taken
+back, one router, arrival order, and a server restart survived by the same store object."""
 from __future__ import annotations
 
+import secrets
 import threading
+import time
 
+import psycopg
 import pytest
 
-from webhook_receiver.store import JobRequest, NewEvent, SqliteStore
+from webhook_receiver.dispatch.dispatcher import Dispatcher
+from webhook_receiver.launchers import JobStatus
+from webhook_receiver.store import JobRequest, NewEvent, SqliteStore, StoreUnavailable
+from webhook_receiver.store.postgres import PostgresStore
 
 
 @pytest.fixture
-def store(tmp_path):
-    opened = SqliteStore(tmp_path / "r.db")
-    yield opened
-    opened.close()
+def pg_schema(request):
+    """(url, schema): a fresh PostgreSQL schema for one test, dropped at its end."""
+    url = request.getfixturevalue("postgres_service")["STOA_RECEIVER_DATABASE_URL"]
+    schema = "test_" + secrets.token_hex(6)
+    yield url, schema
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request, tmp_path):
+    """``open_store(**kwargs)``: a store on this test's database (the same one at each call); closed at the end."""
+    opened = []
+    if request.param == "sqlite":
+        def make(**kwargs):
+            return SqliteStore(tmp_path / "r.db", **kwargs)
+    else:
+        url, schema = request.getfixturevalue("pg_schema")
+
+        def make(**kwargs):
+            return PostgresStore(url, schema=schema, **kwargs)
+
+    def opener(**kwargs):
+        store = make(**kwargs)
+        opened.append(store)
+        return store
+
+    opener.kind = request.param
+    yield opener
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store):
+    return open_store()
+
+
+@pytest.fixture
+def pg_stores(pg_schema):
+    """``pg_stores(**kwargs)``: PostgresStore instances (replicas) on one fresh schema; closed at the end."""
+    url, schema = pg_schema
+    opened = []
+
+    def make(**kwargs):
+        opened.append(PostgresStore(url, schema=schema, **kwargs))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
 
 
 def event(key: str | None = None, after: str = "b" * 40) -> NewEvent:
@@ -24,6 +79,13 @@ def deploy(api: str, ref: str) -> JobRequest:
     return JobRequest(job="deploy_api", tenant="t", api=api, environment="dev", ref=ref, rule="api-changed",
                       paths=[f"tenants/t/apis/{api}/openapi.yaml"])
 
+
+def _route(store, event_id, *requests):
+    return store.record_routing(event_id, "routed", {"requests": [{} for _ in requests]}, list(requests), "tr",
+                                None).result()
+
+
+# -- the contract, both stores ---------------------------------------------------------------------------
 
 def test_one_delivery_key_is_stored_once_even_when_sent_concurrently(store):
     results = []
@@ -38,16 +100,16 @@ def test_one_delivery_key_is_stored_once_even_when_sent_concurrently(store):
     assert store.query("SELECT deliveries FROM events")[0]["deliveries"] == 40
 
 
-def test_many_concurrent_events_are_all_stored_and_survive_a_reopen(tmp_path):
-    store = SqliteStore(tmp_path / "r.db")
+def test_many_concurrent_events_are_all_stored_and_survive_a_reopen(open_store):
+    store = open_store()
     futures = [store.add_event(event(f"k{n}")) for n in range(500)]
     ids = {f.result()[0] for f in futures}
     assert len(ids) == 500
     assert store.commits < 500, "group commit: one transaction acknowledged several deliveries"
     store.close()
-    reopened = SqliteStore(tmp_path / "r.db")
+    reopened = open_store()
     assert reopened.query("SELECT COUNT(*) AS n FROM events")[0]["n"] == 500
-    reopened.close()
+    assert [e["id"] for e in reopened.pending_events(1000)] == [f.result()[0] for f in futures], "arrival order"
 
 
 def test_a_failing_operation_does_not_undo_the_others_of_its_transaction(store):
@@ -62,11 +124,6 @@ def test_a_failing_operation_does_not_undo_the_others_of_its_transaction(store):
         failing.result()
     assert not fine.result()[2]
     assert [r["id"] for r in store.query("SELECT id FROM events")] == [fine.result()[0]]
-
-
-def _route(store, event_id, *requests):
-    return store.record_routing(event_id, "routed", {"requests": [{} for _ in requests]}, list(requests), "tr",
-                                None).result()
 
 
 def test_waiting_requests_coalesce_to_the_newest_commit_and_run_one_at_a_time(store):
@@ -91,6 +148,7 @@ def test_waiting_requests_coalesce_to_the_newest_commit_and_run_one_at_a_time(st
     assert next_x["ref"] == "c3" and next_x["launch_id"] != x["launch_id"]
     explained = store.request(x["id"])["events"]
     assert [(e["event_id"], e["how"]) for e in explained] == [(e1, "created"), (e2, "coalesced")]
+    assert store.event(e2)["requests"][0]["how"] == "coalesced"
 
 
 def test_a_retry_keeps_its_launch_id_and_the_store_refuses_two_launched_requests_per_key(store):
@@ -100,10 +158,39 @@ def test_a_retry_keeps_its_launch_id_and_the_store_refuses_two_launched_requests
     store.retry_later(first["id"], 0, "503")
     (again,) = store.claim(1, lease=60)
     assert again["id"] == first["id"] and again["launch_id"] == first["launch_id"] and again["attempts"] == 2
-    with pytest.raises(Exception, match="UNIQUE"):
+    with pytest.raises(Exception, match="UNIQUE|unique constraint"):
         store.write(lambda conn: conn.execute(
             "INSERT INTO job_requests (key, job, vars, state, not_before, trace_id, event_id, created_at, updated_at)"
             " VALUES ('deploy_api|t|x|dev', 'deploy_api', '{}', 'running', 0, 't', 'e', 0, 0)"))
+
+
+def test_an_expired_lease_is_taken_back_a_live_one_is_not(open_store):
+    now = [1000.0]
+    store = open_store(clock=lambda: now[0])
+    e1, _, _ = store.add_event(event("1")).result()
+    _route(store, e1, deploy("x", "c1"), deploy("y", "c1"), deploy("z", "c1"))
+    x, y, z = sorted(store.claim(3, lease=60), key=lambda r: r["api"])
+    store.mark_running(x["id"], "job-x", 60)
+    store.mark_running(z["id"], "job-z", 600)
+    now[0] += 30
+    store.renew([y["id"]], 60)  # y renewed (to 1090): alive
+    now[0] += 40                 # 1070: x's lease (1060) expired, y's (1090) and z's (1600) not
+    assert [r["id"] for r in store.reclaim_expired(60)] == [x["id"]]
+    now[0] += 30                 # 1100: y (launching, not renewed since) expired too
+    (taken,) = store.reclaim_expired(60)
+    assert taken["id"] == y["id"] and taken["state"] == "launching"
+    assert store.request(y["id"])["state"] == "retrying" and store.request(x["id"])["state"] == "running"
+    assert store.request(x["id"])["lease_until"] == 1070 + 60
+    (again,) = store.claim(1, lease=60)
+    assert again["id"] == y["id"] and again["launch_id"] == y["launch_id"] and again["attempts"] == 2
+
+
+def test_heartbeats_and_pokes_round_trip(store):
+    store.heartbeat("worker", True, {"queue_depth": 3})
+    store.poke("poll")
+    beat = store.heartbeat_of("worker")
+    assert beat["ok"] is True and beat["details"] == {"queue_depth": 3} and store.poke_at("poll") > 0
+    assert store.heartbeat_of("other") is None and store.poke_at("other") is None
 
 
 def test_a_store_written_by_an_older_receiver_is_upgraded_in_place(tmp_path):
@@ -122,3 +209,176 @@ def test_a_store_written_by_an_older_receiver_is_upgraded_in_place(tmp_path):
         assert store.query("PRAGMA user_version")[0]["user_version"] == 2
     finally:
         store.close()
+
+
+# -- PostgreSQL: several replicas ----------------------------------------------------------------------------
+
+def test_postgres_schema_is_versioned_and_created_once_by_replicas_starting_together(pg_stores):
+    started, failures = [], []
+
+    def start():
+        try:
+            started.append(pg_stores())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and len(started) == 4
+    assert started[0].query("SELECT version FROM schema_version") == [{"version": 1}]
+    started[0].write(lambda conn: conn.execute("UPDATE schema_version SET version = 99"))
+    with pytest.raises(StoreUnavailable, match="newer than this receiver"):
+        pg_stores()
+
+
+def test_two_replicas_claiming_at_once_never_get_the_same_request(pg_stores):
+    a, b = pg_stores(replica="a"), pg_stores(replica="b")
+    e1, _, _ = a.add_event(event("1")).result()
+    apis = [f"api{n}" for n in range(300)]
+    _route(a, e1, *(deploy(api, "c1") for api in apis))
+    # One key with a waiting and a retrying request: only one of them may ever be launched.
+    (first,) = [r for r in a.claim(1, lease=60)]
+    a.retry_later(first["id"], 0, "503")
+    _route(a, e1, deploy(first["api"], "c2"))
+    got = {"a": [], "b": []}
+    errors = []
+
+    def claimer(store, name):
+        try:
+            while True:
+                rows = store.claim(3, lease=60)
+                if not rows:
+                    return
+                got[name].extend(rows)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claimer, args=(s, n)) for s, n in ((a, "a"), (b, "b"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    ids_a, ids_b = [r["id"] for r in got["a"]], [r["id"] for r in got["b"]]
+    assert ids_a and ids_b, "both replicas claimed work"
+    assert not set(ids_a) & set(ids_b) and len(ids_a + ids_b) == len(set(ids_a + ids_b)), "a request claimed twice"
+    assert len(ids_a + ids_b) == 300, "every key claimed once (the second request of the reused key waits)"
+    owners = {r["id"]: r["owner"] for r in a.query("SELECT id, owner FROM job_requests WHERE state = 'launching'")}
+    assert all(owners[i] == "a" for i in ids_a) and all(owners[i] == "b" for i in ids_b)
+
+
+def test_a_dead_replicas_claims_are_taken_back_by_another_and_followed_not_relaunched(pg_stores):
+    now = [1000.0]
+    dead = pg_stores(replica="dead", clock=lambda: now[0])
+    alive = pg_stores(replica="alive", clock=lambda: now[0])
+    e1, _, _ = dead.add_event(event("1")).result()
+    _route(dead, e1, deploy("x", "c1"), deploy("y", "c1"))
+    x, y = sorted(dead.claim(2, lease=60), key=lambda r: r["api"])
+    dead.mark_running(x["id"], "job-x", 60)  # x launched and running, y left half-launched: then "dead" stops
+    assert alive.reclaim_expired(60) == [], "live leases are not taken"
+    now[0] += 61
+
+    class Launcher:
+        name, capacity = "fake", 4
+
+        def __init__(self):
+            self.launched, self.found = [], []
+
+        def launch(self, row, extra_vars):
+            self.launched.append(row["id"])
+            return f"job-{row['api']}-new"
+
+        def find(self, row):
+            self.found.append(row["id"])
+            return None
+
+        def poll(self, ids):
+            return {i: JobStatus("successful") for i in ids}
+
+        def close(self):
+            pass
+
+    launcher = Launcher()
+    config = type("D", (), {"lease_seconds": 60, "max_attempts": 3, "backoff_initial": 0.01, "backoff_max": 0.01,
+                            "job_timeout": 3600})()
+    dispatcher = Dispatcher(alive, launcher, {"deploy_api": {"vars": ["tenant_id", "api_name", "environment"]}},
+                            gitops_repo="r", dispatch_config=config, poll_interval=0)
+    dispatcher.last_reclaim = 0.0
+    try:
+        dispatcher.step()  # reclaims, launches y (after a look-up), polls both
+    finally:
+        dispatcher._pool.shutdown()  # noqa: SLF001
+    assert launcher.found == [y["id"]], "a half-done launch is looked up before launching again"
+    assert launcher.launched == [y["id"]], "x (running elsewhere) is followed, not launched again"
+    assert alive.request(x["id"])["state"] == "successful" and alive.request(y["id"])["state"] == "successful"
+    assert alive.request(y["id"])["launch_id"] == y["launch_id"]
+    assert alive.request(y["id"])["external_id"] == "job-y-new" and alive.request(x["id"])["external_id"] == "job-x"
+
+
+def test_a_restarted_replica_takes_back_its_own_claims_at_once_not_the_others(pg_stores):
+    mine, other = pg_stores(replica="me"), pg_stores(replica="other")
+    e1, _, _ = mine.add_event(event("1")).result()
+    _route(mine, e1, deploy("x", "c1"), deploy("y", "c1"))
+    (x,) = mine.claim(1, lease=600)
+    (y,) = other.claim(1, lease=600)
+    mine.mark_running(x["id"], "job-x", 600)
+    again = pg_stores(replica="me")  # the same receiver, restarted
+    assert [r["id"] for r in again.reclaim_expired(600, own=True)] == [x["id"]]
+    assert again.request(y["id"])["state"] == "launching" and again.request(y["id"])["owner"] == "other"
+
+
+def test_one_router_at_a_time_across_replicas(pg_stores):
+    a, b = pg_stores(replica="a"), pg_stores(replica="b")
+    assert a.routing_lock() and a.routing_lock()
+    assert not b.routing_lock()
+    a.close()  # the holder dies: its session, and the lock, end
+    deadline = time.monotonic() + 5
+    while not b.routing_lock():
+        assert time.monotonic() < deadline, "the routing lock was not released by the closed replica"
+        time.sleep(0.05)
+    assert not pg_stores(replica="c").routing_lock()
+
+
+def test_unrouted_events_are_read_only_once_no_smaller_seq_is_still_uncommitted(pg_stores, pg_schema):
+    store = pg_stores()
+    url, schema = pg_schema
+    with psycopg.connect(url, autocommit=True, options=f"-c search_path={schema}") as other:
+        # Another replica's write in flight: it holds the arrival-order lock and took the smaller seq.
+        other.execute("BEGIN")
+        other.execute("SELECT pg_advisory_xact_lock_shared(%s)", (store._order_key,))  # noqa: SLF001
+        other.execute("INSERT INTO events (id, source, kind, status, trace_id, received_at)"
+                      " VALUES ('ev-first', 'gitlab', 'push', 'accepted', 't', 0)")
+        later, _, _ = store.add_event(event("later")).result()
+        read = []
+        reader = threading.Thread(target=lambda: read.append([e["id"] for e in store.pending_events()]))
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and not read, "read while an earlier event was still uncommitted"
+        other.execute("COMMIT")
+        reader.join(10)
+    assert read == [["ev-first", later]]
+
+
+def test_a_postgres_restart_fails_writes_then_the_same_store_reconnects(pg_stores):
+    from local_services import registry
+
+    store = pg_stores()
+    before, _, _ = store.add_event(event("before")).result()
+    assert store.routing_lock()
+    registry.down(["postgres"])
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.add_event(event("during")).result(30)
+        with pytest.raises(StoreUnavailable):
+            store.query("SELECT 1")
+        assert not store.routing_lock()
+    finally:
+        registry.up(["postgres"])
+    after, _, duplicate = store.add_event(event("after")).result(30)
+    assert not duplicate
+    assert [e["id"] for e in store.pending_events()] == [before, after], "nothing of the failed write was stored"
+    assert store.add_event(event("during")).result(30)[2] is False, "the failed delivery was not stored"
+    assert store.routing_lock()

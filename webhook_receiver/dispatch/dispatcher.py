@@ -11,6 +11,10 @@
   the dead-letter list (state ``dead``), visible and replayable.
 - **After a crash**: requests left launching are looked up before any new attempt;
   requests left running are followed again.
+- **Replicas** (a shared store, PostgreSQL): at start a replica takes back only its own claims
+  (and expired ones), not those of the replicas still alive; every ``reclaim_interval`` it takes
+  back claims whose lease expired (a dead replica): their running jobs are followed here, their
+  half-done launches retried through a look-up.
 """
 from __future__ import annotations
 
@@ -44,6 +48,10 @@ class Dispatcher:
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(8, launcher.capacity)), thread_name_prefix="launch")
         self.last_poll = 0.0
+        self.last_reclaim = time.monotonic()
+        # Expired leases are looked for this often (shared stores only): a dead replica's work resumes at most
+        # lease_seconds + reclaim_interval after its last renewal.
+        self.reclaim_interval = max(1.0, min(10.0, dispatch_config.lease_seconds / 4))
         self.healthy = True
 
     def wake(self) -> None:
@@ -60,7 +68,12 @@ class Dispatcher:
 
     # -- start-up ------------------------------------------------------------------------------------
     def recover(self) -> None:
-        """Requests a previous process left launching are retried through a lookup; running ones are followed."""
+        """Requests a previous process left launching are retried through a lookup; running ones are followed.
+
+        A shared store (replicas): only this replica's own claims and expired ones are taken back."""
+        if getattr(self.store, "shared", False):
+            self._adopt(self.store.reclaim_expired(self.config.lease_seconds, own=True), "restart")
+            return
         for row in self.store.running():
             if row["state"] == "running" and row["external_id"]:
                 self.active[row["id"]] = row
@@ -68,6 +81,27 @@ class Dispatcher:
                 log.info("launch interrupted by a restart: its launch id is looked up before any new attempt",
                          extra={"request_id": row["id"], "launch_id": row["launch_id"], "job": row["job"]})
                 self.store.retry_later(row["id"], 0, "interrupted while launching (receiver restarted)")
+
+    def reclaim(self) -> None:
+        """Takes back claims whose lease expired (a dead replica); shared stores only."""
+        self.last_reclaim = time.monotonic()
+        self._adopt(self.store.reclaim_expired(self.config.lease_seconds), "lease expired")
+
+    def _adopt(self, rows: list[dict], why: str) -> None:
+        """Rows the store took back for this replica: running jobs are followed, half-done launches (already
+        back to retrying in the store) are looked up at their next attempt."""
+        for row in rows:
+            if row["id"] in self.active:
+                continue  # ours, renewed late: still followed
+            if row["state"] == "running" and row["external_id"]:
+                self.active[row["id"]] = row
+                log.warning(f"job taken back ({why}): followed here", extra={
+                    "request_id": row["id"], "job": row["job"], "external_id": row["external_id"],
+                    "launch_id": row["launch_id"], "owner": row.get("owner")})
+            else:
+                log.warning(f"launch taken back ({why}): its launch id is looked up before any new attempt",
+                            extra={"request_id": row["id"], "job": row["job"], "launch_id": row["launch_id"],
+                                   "owner": row.get("owner")})
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -85,6 +119,8 @@ class Dispatcher:
         self._pool.shutdown(wait=True)
 
     def step(self) -> None:
+        if getattr(self.store, "shared", False) and time.monotonic() - self.last_reclaim >= self.reclaim_interval:
+            self.reclaim()
         free = self.launcher.capacity - len(self.active)
         if free > 0:
             claimed = self.store.claim(free, self.config.lease_seconds)

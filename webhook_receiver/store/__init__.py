@@ -9,11 +9,33 @@ What a store must guarantee (the rest of the receiver relies on it):
 - a routing decision (event status + requests + branch head) is written in one transaction;
 - claims carry a lease; an expired lease is taken back by ``reclaim_expired``.
 
-PostgreSQL (several replicas) is part 2; it implements the same methods.
+``SqliteStore`` (default, one receiver: state_dir/receiver.db) and ``PostgresStore`` (``store.url``: several
+receivers share the work; ``postgres.py``) implement the same methods; :func:`open_store` picks one from the
+configuration.
 """
 from __future__ import annotations
+
+import socket
 
 from .model import TERMINAL, JobRequest, NewEvent
 from .sqlite import SqliteStore, StoreUnavailable
 
-__all__ = ["TERMINAL", "JobRequest", "NewEvent", "SqliteStore", "StoreUnavailable"]
+__all__ = ["TERMINAL", "JobRequest", "NewEvent", "SqliteStore", "StoreUnavailable", "open_store", "replica_name"]
+
+
+def replica_name(config) -> str:
+    """This receiver among those sharing a PostgreSQL store: host and state directory (its ingest and worker
+    processes share both; two receivers on one host have different state directories)."""
+    return f"{socket.gethostname()}:{config.state_dir}"
+
+
+def open_store(config, outbox: bool = False):
+    """The configured store: PostgreSQL when ``store.url`` is set, else SQLite in ``state_dir``."""
+    if config.store_url is not None:
+        if not config.store_url.value:
+            raise StoreUnavailable(f"store.url {config.store_url.source} is not set in the environment")
+        from .postgres import PostgresStore
+
+        return PostgresStore(config.store_url.value, outbox=outbox, schema=config.store_schema,
+                             replica=replica_name(config))
+    return SqliteStore(config.database, outbox=outbox)

@@ -59,6 +59,9 @@ def _loads(text: str | None, default: Any = None) -> Any:
 class SqliteStore:
     """The receiver's store in one SQLite file (``path``). Thread-safe; call :meth:`close` at the end."""
 
+    shared = False                 # one process owns it: no other replica takes leases, routing needs no lock
+    _INSERTION_ORDER = "rowid"     # request_events in the order they were written
+
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time, outbox: bool = False):
         self.path = Path(path)
         self.outbox = outbox  # write audit-log / deploy-results / notifications messages (Kafka configured)
@@ -304,6 +307,27 @@ class SqliteStore:
 
         return self.write(op)
 
+    def reclaim_expired(self, lease: float) -> list[dict]:
+        """Takes back requests whose lease expired (their process died): one left launching goes back to
+        ``retrying`` (its launch id is looked up before any new attempt); one left running gets a new lease and
+        is returned for the caller to follow. Returns the rows as they were found (state before), ``vars`` decoded.
+        """
+        now = self.clock()
+
+        def op(conn: sqlite3.Connection):
+            cursor = conn.execute("SELECT * FROM job_requests WHERE state IN ('launching', 'running')"
+                                  " AND lease_until < ? ORDER BY id", (now,))
+            rows = [_row(cursor, r) for r in cursor.fetchall()]
+            for row in rows:
+                _take_back(conn, row, now, lease)
+            return rows
+
+        return self.write(op)
+
+    def routing_lock(self) -> bool:
+        """True when this process may route (one router per store). A single process always may."""
+        return True
+
     def mark_running(self, request_id: int, external_id: str, lease: float, launcher: str = "") -> None:
         now = self.clock()
 
@@ -370,7 +394,7 @@ class SqliteStore:
         row = rows[0]
         row["vars"], row["result"] = _loads(row["vars"], {}), _loads(row["result"])
         row["events"] = self.query("SELECT event_id, how, rule, paths FROM request_events WHERE request_id = ?"
-                                   " ORDER BY rowid", (request_id,))
+                                   f" ORDER BY {self._INSERTION_ORDER}", (request_id,))
         return row
 
     def list_requests(self, state: str | None = None, limit: int = 50) -> list[dict]:
@@ -496,6 +520,20 @@ def _publish(conn: sqlite3.Connection, topics: tuple[str, ...], kind: str, trace
                      (topic, trace_id, envelope["id"], json.dumps(envelope, default=str), now))
 
 
+def _take_back(conn, row: dict, now: float, lease: float, owner_sql: str = "", owner: tuple = ()) -> None:
+    """One expired claim taken back (``reclaim_expired``): a running job is followed again under a new lease,
+    a launch left half-done is retried through a look-up of its launch id."""
+    if row["state"] == "running" and row["external_id"]:
+        conn.execute(f"UPDATE job_requests SET lease_until = ?, updated_at = ?{owner_sql} WHERE id = ?",
+                     (now + lease, now, *owner, row["id"]))
+    else:
+        conn.execute(f"UPDATE job_requests SET state = 'retrying', not_before = ?, lease_until = NULL,"
+                     f" last_error = ?, updated_at = ?{owner_sql} WHERE id = ?",
+                     (now, "claim taken back while launching (lease expired, or its receiver restarted): "
+                      "looked up before a new attempt", now, *owner, row["id"]))
+    row["vars"] = _loads(row["vars"], {})
+
+
 def _enqueue(conn: sqlite3.Connection, request: JobRequest, event_id: str, trace_id: str, now: float):
     """Coalesce into the waiting request of the same key, or add one. ``(request_id, how)``."""
     key = request.key
@@ -508,10 +546,10 @@ def _enqueue(conn: sqlite3.Connection, request: JobRequest, event_id: str, trace
     else:
         cursor = conn.execute(
             "INSERT INTO job_requests (key, job, tenant, api, environment, ref, vars, state, not_before, trace_id,"
-            " event_id, created_at, updated_at) VALUES (?,?,?,?,?,?,?,'waiting',?,?,?,?,?)",
+            " event_id, created_at, updated_at) VALUES (?,?,?,?,?,?,?,'waiting',?,?,?,?,?) RETURNING id",
             (key, request.job, request.tenant, request.api, request.environment, request.ref,
              json.dumps(request.vars), now, trace_id, event_id, now, now))
-        request_id, how = cursor.lastrowid, "created"
+        request_id, how = cursor.fetchone()[0], "created"
     conn.execute("INSERT INTO request_events (request_id, event_id, how, rule, paths) VALUES (?,?,?,?,?)"
                  " ON CONFLICT (request_id, event_id) DO NOTHING",
                  (request_id, event_id, how, request.rule, json.dumps(request.paths[:20])))
