@@ -20,7 +20,7 @@ def test_pushed_api_and_alias_changes_reach_the_gateway_through_ansible_runner(
         .create_or_update_secret(path="dev/weather-api", secret={"api_key": "k-" + os.urandom(6).hex()},
                                  mount_point="secret")
     env = {"STOA_GATEWAY_DEV_URL": gateway_sim.url, "STOA_GATEWAY_DEV_PASSWORD": gateway_sim.password,
-           "STOA_WORK_DIR": str(tmp_path / "jobs"), "ANSIBLE_FORCE_COLOR": "0", "KAFKA_BOOTSTRAP_SERVERS": "",
+           "ANSIBLE_FORCE_COLOR": "0", "KAFKA_BOOTSTRAP_SERVERS": "",
            **vault_service}
     config = receiver_config_for(tmp_path, gitops.remote, launcher={"type": "runner",
                                                                     "runner": {"max_parallel": 2, "env": env}})

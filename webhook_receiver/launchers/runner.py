@@ -71,8 +71,10 @@ class RunnerLauncher:
                 private_data_dir=str(private), project_dir=str(project), ident=ident,
                 playbook=str(project / self.catalogue[request["job"]]["playbook"]), inventory=str(inventory),
                 extravars=extra_vars, quiet=True, suppress_env_files=True,
+                # Each job its own work directory (as each AWX job has its own): two jobs of one push would
+                # otherwise share a GitOps checkout and race on its refs ("cannot lock ref").
                 envvars={"ANSIBLE_CONFIG": str(project / "ansible.cfg"), "PATH": _path_with_our_python(),
-                         **self.config.extra_env},
+                         "STOA_WORK_DIR": str(private / "work"), **self.config.extra_env},
                 cancel_callback=lambda: self._stopping, event_handler=lambda _event: True)
         except Exception as exc:  # ansible-runner's own set-up errors: nothing ran
             raise LaunchError(f"ansible-runner could not start: {exc}", retryable=False) from None
