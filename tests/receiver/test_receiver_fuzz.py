@@ -35,7 +35,7 @@ def fuzz_receiver(tmp_path_factory):
 @given(changes=st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=6),
        headers=st.dictionaries(st.sampled_from(["X-Gitlab-Event", "Idempotency-Key", "webhook-id",
                                                 "webhook-timestamp", "webhook-signature"]),
-                               st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60),
+                               st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=60),
                                max_size=3))
 def test_the_endpoint_never_answers_5xx(fuzz_receiver, changes, headers):
     body = {**push_body("a" * 40, "b" * 40), **changes}
