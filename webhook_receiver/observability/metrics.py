@@ -12,6 +12,18 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 
+# (metric, help, key of SqliteStore.stats()): read from the store at each scrape.
+GAUGES = (
+    ("stoa_receiver_queue_depth", "Job requests waiting to be launched", "queue_depth"),
+    ("stoa_receiver_oldest_waiting_seconds", "Age of the oldest waiting job request", "oldest_waiting_seconds"),
+    ("stoa_receiver_oldest_unrouted_seconds", "Age of the oldest stored, unrouted event", "oldest_unrouted_seconds"),
+    ("stoa_receiver_dead_letters", "Job requests in the dead-letter list", "dead_letters"),
+    ("stoa_receiver_outbox_pending", "Messages waiting to be published to Kafka", "outbox_pending"),
+    ("stoa_receiver_oldest_unpublished_seconds", "Age of the oldest unpublished message",
+     "oldest_unpublished_seconds"),
+)
+
+
 class StoreCollector:
     """Queue depth, oldest waiting request, dead letters and events by status, from the store."""
 
@@ -26,28 +38,14 @@ class StoreCollector:
             stats = self.store.stats()
         except Exception:  # a scrape must not fail because the store is busy or gone
             return
-        depth = GaugeMetricFamily("stoa_receiver_queue_depth", "Job requests waiting to be launched")
-        depth.add_metric([], stats["queue_depth"])
-        yield depth
-        oldest = GaugeMetricFamily("stoa_receiver_oldest_waiting_seconds", "Age of the oldest waiting job request")
-        oldest.add_metric([], stats["oldest_waiting_seconds"])
-        yield oldest
-        unrouted = GaugeMetricFamily("stoa_receiver_oldest_unrouted_seconds", "Age of the oldest stored, unrouted event")
-        unrouted.add_metric([], stats["oldest_unrouted_seconds"])
-        yield unrouted
+        for name, documentation, key in GAUGES:
+            gauge = GaugeMetricFamily(name, documentation)
+            gauge.add_metric([], stats[key])
+            yield gauge
         requests = GaugeMetricFamily("stoa_receiver_job_requests", "Job requests by state", labels=["state"])
         for state, count in sorted(stats["requests"].items()):
             requests.add_metric([state], count)
         yield requests
-        dead = GaugeMetricFamily("stoa_receiver_dead_letters", "Job requests in the dead-letter list")
-        dead.add_metric([], stats["dead_letters"])
-        yield dead
-        outbox = GaugeMetricFamily("stoa_receiver_outbox_pending", "Messages waiting to be published to Kafka")
-        outbox.add_metric([], stats["outbox_pending"])
-        yield outbox
-        late = GaugeMetricFamily("stoa_receiver_oldest_unpublished_seconds", "Age of the oldest unpublished message")
-        late.add_metric([], stats["oldest_unpublished_seconds"])
-        yield late
 
 
 class Metrics:

@@ -41,7 +41,7 @@ import psycopg
 from psycopg import errors, sql as pgsql
 
 from .model import NewEvent
-from .sqlite import MAX_GROUP, SqliteStore, StoreUnavailable, _loads, _publish, _row, _take_back, new_event_id, \
+from .sqlite import SqliteStore, StoreUnavailable, _loads, _publish, _row, _take_back, new_event_id, \
     new_trace_id
 
 SCHEMA = Path(__file__).resolve().parent / "schema_postgres.sql"
@@ -165,19 +165,9 @@ class PostgresStore(SqliteStore):
     # -- the writer -------------------------------------------------------------------------------
     def _write_loop(self) -> None:
         while True:
-            first = self._ops.get()
-            if first is None:
+            group = self._next_group()
+            if group is None:
                 return
-            group = [first]
-            while len(group) < MAX_GROUP:
-                try:
-                    item = self._ops.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._ops.put(None)
-                    break
-                group.append(item)
             results = []
             try:
                 if self._writer_conn is None or self._writer_conn.closed or self._writer_conn.broken:

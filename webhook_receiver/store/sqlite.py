@@ -124,22 +124,30 @@ class SqliteStore:
     def write(self, op: Callable[[sqlite3.Connection], Any], timeout: float | None = 60) -> Any:
         return self.submit(op).result(timeout)
 
+    def _next_group(self) -> list | None:
+        """Blocks for the next operation, then takes every one already waiting (at most MAX_GROUP): the group
+        one transaction commits. None when the store is closing."""
+        first = self._ops.get()
+        if first is None:
+            return None
+        group = [first]
+        while len(group) < MAX_GROUP:
+            try:
+                item = self._ops.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._ops.put(None)  # seen again by the next call: the loop ends after this group
+                break
+            group.append(item)
+        return group
+
     def _write_loop(self) -> None:
         conn = self._writer_conn
         while True:
-            first = self._ops.get()
-            if first is None:
+            group = self._next_group()
+            if group is None:
                 return
-            group = [first]
-            while len(group) < MAX_GROUP:
-                try:
-                    item = self._ops.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._ops.put(None)
-                    break
-                group.append(item)
             results = []
             try:
                 conn.execute("BEGIN IMMEDIATE")
