@@ -26,6 +26,7 @@ tr:nth-child(even) {{ background: #f4f6f8; }} th {{ background: #233; color: #ff
 form {{ margin: 1em 0; }} form label {{ margin-right: 1em; }}
 ol.timeline {{ list-style: none; border-left: 3px solid #233; padding-left: 1.2em; }}
 ol.timeline li {{ margin: .6em 0; }} .at {{ color: #555; font-family: monospace; }}
+#traces td:first-child {{ white-space: nowrap; }} #traces td:nth-child(8) {{ overflow-wrap: anywhere; }}
 </style></head><body>{body}</body></html>"""
 
 
