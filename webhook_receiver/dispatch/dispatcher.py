@@ -105,9 +105,12 @@ class Dispatcher:
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:
-        self.recover()
+        recovered = False
         while not self._stop.is_set():
             try:
+                if not recovered:  # the store may be unreachable at start-up (a PostgreSQL restart): tried again
+                    self.recover()
+                    recovered = True
                 self.step()
                 self.healthy = True
             except Exception:  # the loop never dies: log, pause, go on
