@@ -17,6 +17,9 @@ class ServicePool:
     def __init__(self) -> None:
         self.started_here: list[str] = []
         self.failed: dict[str, str] = {}
+        # What was running before the session: everything else is stopped at the end, including a service
+        # that a test brought up by itself (a down/up test) before any fixture asked for it.
+        self.running_before = {name for name, state in registry.status().items() if state != "stopped"}
 
     def require(self, name: str) -> dict[str, str]:
         if name in self.failed:
@@ -31,8 +34,10 @@ class ServicePool:
         return registry.get(name).endpoints()
 
     def close(self) -> None:
-        if self.started_here:
-            registry.down(self.started_here)
+        running_now = {name for name, state in registry.status().items() if state != "stopped"}
+        leftover = sorted((set(self.started_here) | running_now) - self.running_before)
+        if leftover:
+            registry.down(leftover)
 
 
 @pytest.fixture(scope="session")
