@@ -42,6 +42,26 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def group_members_alive(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes of process group ``pgid``, read from /proc.
+
+    ``killpg`` returns before the signal has done its work, so whoever needs the group
+    gone waits on this rather than on the leader alone.
+    """
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, ppid, pgrp (proc(5)).
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            alive.append(int(entry.name))
+    return alive
+
+
 def tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -157,11 +177,15 @@ class Service:
                 time.sleep(0.2)
             if not pid_alive(pid):
                 break
-        # Children that outlived the leader are still in its group.
+        # Children that outlived the leader are still in its group: kill them and wait until
+        # the kernel has taken them down (killpg only queues the signal).
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and group_members_alive(pid):
+            time.sleep(0.05)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(port_is_bound(p) for p in self.ports):
             time.sleep(0.2)
