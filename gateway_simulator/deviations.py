@@ -50,6 +50,10 @@ DEVIATIONS.update({
         "CONTRACT.md §6.1: {\"stages\": [{stageKey, policyActionTemplates, sequence}]} "
         "(the swagger declares a bare array).",
         unwrap="stages"),
+    ("GET", "/policies"): Deviation(
+        "CONTRACT.md §6.2 and §0 (envelope table): {\"policy\": [...]} (the swagger declares a bare array), "
+        "as GET /policyActions answers {\"policyAction\": [...]}.",
+        unwrap="policy", item_schema=False),
     ("GET", "/policyActions"): Deviation(
         "LIVE-NOTES.md envelopes and CONTRACT.md §6.2: {\"policyAction\": [...]} (singular key, list value; "
         "the swagger declares a bare array).",

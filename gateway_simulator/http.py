@@ -5,7 +5,11 @@ Resource modules register handlers with :func:`route`; a handler gets a
 Besides the gateway's API the simulator serves ``/_sim/requests`` (GET: the
 request log as ``[{method, path, query, status}]``; DELETE: clear it) and
 ``/_sim/reset`` (POST: back to a fresh gateway), without auth: they are for
-tests and are not part of the product.
+tests and are not part of the product. ``/_sim/faults`` injects failures: POST
+``{"method": "PUT", "path": "<regex on the path under /rest/apigateway>",
+"status": 500, "times": null}`` makes matching requests answer that status
+(``times`` of them, or all while it stays), GET lists them, DELETE removes them;
+reset removes them too. Injected answers are logged like any other.
 """
 from __future__ import annotations
 
@@ -98,6 +102,7 @@ class Gateway:
         self.username, self.password, self.token = username, password, token
         self.request_log: list[dict] = []
         self.log_lock = threading.Lock()
+        self.faults: list[dict] = []  # [{method, path (compiled), status, times}], see /_sim/faults
 
     def authorised(self, header: str | None) -> bool:
         if not header:
@@ -118,8 +123,12 @@ class Gateway:
         split = urlsplit(target)
         path, query = split.path.rstrip("/") or "/", parse_qs(split.query, keep_blank_values=True)
         if path.startswith("/_sim/"):
-            return self._sim(method, path)
-        status, payload = self._dispatch(method, path, query, headers, body, public_url)
+            return self._sim(method, path, body)
+        fault = self._fault(method, path)
+        if fault is not None:
+            status, payload = fault
+        else:
+            status, payload = self._dispatch(method, path, query, headers, body, public_url)
         with self.log_lock:
             self.request_log.append({"method": method, "path": path, "query": split.query, "status": status})
         return status, payload
@@ -153,7 +162,36 @@ class Gateway:
             return 405, error_details(405, f"Method: {method} is not allowed on resource: {relative}").body
         return 404, error_details(404, f"Unable to find the resource: {relative}").body
 
-    def _sim(self, method: str, path: str):
+    def _fault(self, method: str, path: str):
+        """``(status, body)`` of an injected fault matching this request, or None."""
+        relative = path[len(BASE):] if path.startswith(BASE + "/") else path
+        with self.log_lock:
+            for fault in self.faults:
+                if fault["method"] == method and fault["regex"].search(relative) and fault["times"] != 0:
+                    if fault["times"] is not None:
+                        fault["times"] -= 1
+                    return fault["status"], {"errorDetails": f" injected fault: {method} {relative}"}
+        return None
+
+    def _sim(self, method: str, path: str, body: bytes = b""):
+        if path == "/_sim/faults" and method == "POST":
+            try:
+                wanted = json.loads(body.decode("utf-8"))
+                fault = {"method": str(wanted["method"]).upper(), "path": str(wanted["path"]),
+                         "regex": re.compile(str(wanted["path"])), "status": int(wanted.get("status", 500)),
+                         "times": None if wanted.get("times") is None else int(wanted["times"])}
+            except (ValueError, KeyError, TypeError, re.error) as exc:
+                return 400, {"errorDetails": f" bad fault: {exc}"}
+            with self.log_lock:
+                self.faults.append(fault)
+            return 201, {k: v for k, v in fault.items() if k != "regex"}
+        if path == "/_sim/faults" and method == "GET":
+            with self.log_lock:
+                return 200, [{k: v for k, v in f.items() if k != "regex"} for f in self.faults]
+        if path == "/_sim/faults" and method == "DELETE":
+            with self.log_lock:
+                self.faults.clear()
+            return 204, None
         if path == "/_sim/requests" and method == "GET":
             with self.log_lock:
                 return 200, list(self.request_log)
@@ -167,6 +205,7 @@ class Gateway:
                 self.store.save()
             with self.log_lock:
                 self.request_log.clear()
+                self.faults.clear()
             return 204, None
         return 404, {"errorDetails": " unknown simulator endpoint"}
 

@@ -71,6 +71,7 @@ def exercise_every_endpoint(sim) -> RecordingClient:
 
     client.policy_stages()
     policy = client.get_policy(full["policies"][0])
+    client.list_policies([policy["id"]])
     action = client.create_policy_action({"names": [{"value": "rate", "locale": "en"}], "templateKey": "throttle",
                                           "parameters": [{"templateKey": "alertInterval", "values": ["1"]}]})
     action["parameters"] = [{"templateKey": "alertInterval", "values": ["2"]}]

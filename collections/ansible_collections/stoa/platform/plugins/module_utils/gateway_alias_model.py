@@ -210,6 +210,62 @@ def comparable(alias, body, secret_paths):
     return managed
 
 
+# -- converging one alias (gateway_alias, gateway_alias_set) -------------------------------------------
+def find_alias(client, name, aliases=None):
+    """The alias named ``name`` as GET /alias/{id} returns it, or None.
+
+    ``aliases`` is an already fetched ``GET /alias`` list (a set of aliases reads it once).
+    """
+    matches = [a for a in (client.list_aliases() if aliases is None else aliases) if a.get("name") == name]
+    if len(matches) > 1:
+        raise AliasSpecError("%d aliases are named %s on the gateway" % (len(matches), name))
+    return client.get_alias(matches[0]["id"]) if matches else None
+
+
+def remove_alias(client, name, check_mode, aliases=None):
+    """Delete the alias if it exists. Returns the result dict (name, changed, existing, end_state, diff)."""
+    current = find_alias(client, name, aliases)
+    result = dict(name=name, changed=False, existing=view(current), end_state=None)
+    if current is not None:
+        result.update(changed=True, alias_id=current["id"])
+        if not check_mode:
+            client.delete_alias(current["id"])
+    result["diff"] = dict(before=result["existing"] or {}, after={})
+    return result
+
+
+def converge_alias(client, name, body, secrets, values, check_mode, aliases=None):
+    """One alias to its desired state; ``secrets`` maps paths to values or references, ``values`` resolves them.
+
+    Returns the result dict (name, changed, existing, end_state, diff, secrets_changed, alias_id).
+    Raises :class:`AliasSpecError` when the alias exists with another type.
+    """
+    resolved = dict((path, values.get(value, value)) for path, value in secrets.items())
+    secrets_fingerprint = fingerprint(name, resolved)
+    paths = sorted(secrets)
+    current = find_alias(client, name, aliases)
+    if current is not None and current.get("type") != body["type"]:
+        raise AliasSpecError(
+            "alias %s is of type %s on the gateway, not %s; the type cannot change in place, and deleting it "
+            "would break the APIs that resolved it: choose another name" % (name, current.get("type"), body["type"]))
+    desired = dict(body, description=with_marker(body["description"], secrets_fingerprint))
+    before, after = comparable(current, body, paths), comparable(desired, body, paths)
+    result = dict(name=name, changed=False, existing=view(current, paths), diff=dict(before=before or {}, after=after),
+                  secrets_changed=(before or {}).get("secrets_fingerprint") != secrets_fingerprint)
+    if before == after:
+        result.update(end_state=result["existing"], alias_id=current["id"])
+        return result
+    result["changed"] = True
+    wire = request_body(current, body, resolved, secrets_fingerprint)
+    if check_mode:
+        predicted = dict(wire, id=(current or {}).get("id"))
+        result.update(end_state=view(predicted, paths), alias_id=predicted["id"])
+        return result
+    saved = client.create_alias(wire) if current is None else client.update_alias(current["id"], wire)
+    result.update(end_state=view(client.get_alias(saved["id"]), paths), alias_id=saved["id"])
+    return result
+
+
 # -- GatewayAlias documents of the GitOps repository (design phase 3) -------------------------------
 API_VERSION = "stoa.cab-i.com/v1"
 

@@ -119,6 +119,24 @@ def api_view(api, policies=None):
     return view
 
 
+def unlisted_apis(apis, tenants):
+    """(extra, untagged): of full APIs that Git does not (or no longer) name, those to report.
+
+    ``extra`` are the APIs tagged ``tenant:<t>`` for one of ``tenants``: ours, candidates for pruning;
+    ``untagged`` have no tenant tag and are never touched. APIs of other tenants are left out.
+    Each entry is ``{name, version, tenant, api_id, active}``.
+    """
+    extra, untagged = [], []
+    for api in apis:
+        view = api_view(api)
+        entry = dict((k, view[k]) for k in ("name", "version", "tenant", "api_id", "active"))
+        if view["tenant"] is None:
+            untagged.append(entry)
+        elif view["tenant"] in tenants:
+            extra.append(entry)
+    return extra, untagged
+
+
 class ApiConverger(object):
     def __init__(self, client, check_mode=False):
         self.client = client
@@ -413,4 +431,4 @@ class ApiConverger(object):
         return policy
 
 
-__all__ = ["ApiConverger", "ConvergeError", "DesiredApi", "api_view", "spec_fingerprint", "BY_TEMPLATE"]
+__all__ = ["ApiConverger", "ConvergeError", "DesiredApi", "api_view", "spec_fingerprint", "unlisted_apis", "BY_TEMPLATE"]

@@ -38,6 +38,9 @@ from ansible.module_utils.urls import Request, make_context, prepare_multipart
 
 BASE_PATH = "/rest/apigateway"
 RETRY_STATUSES = (502, 503, 504)
+# Ids per batched read (``?policyIds=a,b`` / ``?policyActionIds=a,b``): 100 UUIDs keep the URL under 4 KB,
+# well within the 8 KB request line Jetty and most proxies accept.
+IDS_PER_REQUEST = 100
 
 # Every (method, path template) this client calls; the contract test checks
 # the simulator's answer to each against the official swagger files.
@@ -53,6 +56,7 @@ ENDPOINTS = (
     ("POST", "/apis/{id}/versions"),
     ("GET", "/apis/{id}/applications"),
     ("GET", "/policyStages"),
+    ("GET", "/policies"),
     ("GET", "/policies/{id}"),
     ("PUT", "/policies/{id}"),
     ("GET", "/policyActions"),
@@ -118,6 +122,12 @@ def _unwrap(body, key):
     if isinstance(body, dict) and key in body:
         return body[key]
     return body
+
+
+def _batches(ids):
+    """``ids`` without duplicates, in lists of at most :data:`IDS_PER_REQUEST`."""
+    unique = list(dict.fromkeys(ids or []))
+    return [unique[i:i + IDS_PER_REQUEST] for i in range(0, len(unique), IDS_PER_REQUEST)]
 
 
 def _first(value):
@@ -298,11 +308,20 @@ class GatewayClient(object):
         # Enveloped, and the whole object: the PUT replaces every stage.
         return _unwrap(self.call("PUT", "/policies/{id}", ids={"id": policy_id}, body={"policy": policy}), "policy")
 
+    def list_policies(self, policy_ids):
+        """The policies with these ids, in batches of :data:`IDS_PER_REQUEST` (``GET /policies?policyIds=``)."""
+        found = []
+        for batch in _batches(policy_ids):
+            found.extend(_unwrap(self.call("GET", "/policies", query={"policyIds": ",".join(batch)}), "policy") or [])
+        return found
+
     def get_policy_actions(self, action_ids):
-        if not action_ids:
-            return []
-        body = self.call("GET", "/policyActions", query={"policyActionIds": ",".join(action_ids)})
-        return _unwrap(body, "policyAction") or []
+        """The policy actions with these ids, in batches of :data:`IDS_PER_REQUEST`."""
+        found = []
+        for batch in _batches(action_ids):
+            body = self.call("GET", "/policyActions", query={"policyActionIds": ",".join(batch)})
+            found.extend(_unwrap(body, "policyAction") or [])
+        return found
 
     def create_policy_action(self, action):
         return _unwrap(self.call("POST", "/policyActions", body={"policyAction": action}), "policyAction")

@@ -2,16 +2,22 @@
 # Copyright: STOA platform team
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What every gateway module shares: connection options and turning them into a client."""
+"""What every gateway module shares: connection options, turning them into a client, Vault references."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayClient
+from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
+    HAS_HVAC,
+    VaultRefError,
+    VaultResolver,
+    parse_reference,
+)
 
 
 def gateway_argument_spec(**module_options):
@@ -47,3 +53,36 @@ def gateway_client(module):
         timeout=params["timeout"],
         retries=params["retries"],
     )
+
+
+def vault_values(module, references):
+    """({reference: value}, {reference: error message}) for Vault references, each secret path read once.
+
+    Every malformed reference is reported before Vault is contacted; a reference that cannot be read
+    does not stop the others (the caller decides what fails). Values join ``module.no_log_values``.
+    """
+    if not references:
+        return {}, {}
+    if not HAS_HVAC:
+        module.fail_json(msg=missing_required_lib("hvac"))
+    values, errors = {}, {}
+    wellformed = []
+    for reference in sorted(references):
+        try:
+            parse_reference(reference)
+            wellformed.append(reference)
+        except VaultRefError as exc:
+            errors[reference] = str(exc)
+    if errors or not wellformed:
+        return values, errors
+    try:
+        resolver = VaultResolver(module.params)
+    except VaultRefError as exc:
+        return values, dict((reference, str(exc)) for reference in wellformed)
+    for reference in wellformed:
+        try:
+            values[reference] = resolver.resolve(reference)
+            module.no_log_values.add(values[reference])  # belt and braces: never in any output
+        except VaultRefError as exc:
+            errors[reference] = str(exc)
+    return values, errors

@@ -241,28 +241,25 @@ aliases:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_alias_model import (
     AliasSpecError,
     aliases_from_document,
-    comparable,
+    converge_alias,
     desired_alias,
-    fingerprint,
-    request_body,
-    view,
-    with_marker,
+    remove_alias,
 )
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayError
-from ansible_collections.stoa.platform.plugins.module_utils.gateway_module import gateway_argument_spec, gateway_client
+from ansible_collections.stoa.platform.plugins.module_utils.gateway_module import (
+    gateway_argument_spec,
+    gateway_client,
+    vault_values,
+)
 from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
-    HAS_HVAC,
     VaultRefError,
-    VaultResolver,
     is_reference,
-    parse_reference,
-    resolve_all,
     vault_argument_spec,
 )
 
@@ -314,62 +311,10 @@ def argument_spec():
 
 def resolve_secrets(module, references):
     """{reference: value} for every Vault reference; all failures reported at once, before any write."""
-    if not references:
-        return {}
-    if not HAS_HVAC:
-        module.fail_json(msg=missing_required_lib("hvac"))
-    for reference in references:
-        parse_reference(reference)  # a malformed reference fails before Vault is contacted
-    values = resolve_all(VaultResolver(module.params), sorted(references))
-    for value in values.values():
-        module.no_log_values.add(value)  # belt and braces: never in any output
+    values, errors = vault_values(module, references)
+    if errors:
+        raise VaultRefError("; ".join(errors[reference] for reference in sorted(errors)))
     return values
-
-
-def find_alias(client, name):
-    matches = [a for a in client.list_aliases() if a.get("name") == name]
-    if len(matches) > 1:
-        raise AliasSpecError("%d aliases are named %s on the gateway" % (len(matches), name))
-    return client.get_alias(matches[0]["id"]) if matches else None
-
-
-def remove(module, client, name):
-    current = find_alias(client, name)
-    result = dict(name=name, changed=False, existing=view(current), end_state=None)
-    if current is not None:
-        result.update(changed=True, alias_id=current["id"])
-        if not module.check_mode:
-            client.delete_alias(current["id"])
-    result["diff"] = dict(before=result["existing"] or {}, after={})
-    return result
-
-
-def converge(module, client, name, body, secrets, values):
-    """One alias to its desired state; ``secrets`` maps paths to values or references."""
-    resolved = dict((path, values.get(value, value)) for path, value in secrets.items())
-    secrets_fingerprint = fingerprint(name, resolved)
-    paths = sorted(secrets)
-    current = find_alias(client, name)
-    if current is not None and current.get("type") != body["type"]:
-        raise AliasSpecError(
-            "alias %s is of type %s on the gateway, not %s; the type cannot change in place, and deleting it "
-            "would break the APIs that resolved it: choose another name" % (name, current.get("type"), body["type"]))
-    desired = dict(body, description=with_marker(body["description"], secrets_fingerprint))
-    before, after = comparable(current, body, paths), comparable(desired, body, paths)
-    result = dict(name=name, changed=False, existing=view(current, paths), diff=dict(before=before or {}, after=after),
-                  secrets_changed=(before or {}).get("secrets_fingerprint") != secrets_fingerprint)
-    if before == after:
-        result.update(end_state=result["existing"], alias_id=current["id"])
-        return result
-    result["changed"] = True
-    wire = request_body(current, body, resolved, secrets_fingerprint)
-    if module.check_mode:
-        predicted = dict(wire, id=(current or {}).get("id"))
-        result.update(end_state=view(predicted, paths), alias_id=predicted["id"])
-        return result
-    saved = client.create_alias(wire) if current is None else client.update_alias(current["id"], wire)
-    result.update(end_state=view(client.get_alias(saved["id"]), paths), alias_id=saved["id"])
-    return result
 
 
 def wanted_aliases(params):
@@ -393,14 +338,15 @@ def main():
     try:
         wanted = wanted_aliases(params)
         if params["state"] == "absent":
-            results = [remove(module, client, name) for name, _type, _description, _options in wanted]
+            results = [remove_alias(client, name, module.check_mode) for name, _type, _description, _options in wanted]
         else:
             # Every body built and every reference resolved before the first write.
             planned = [(name,) + desired_alias(name, alias_type, description, options)
                        for name, alias_type, description, options in wanted]
             references = set(v for _name, _body, secrets in planned for v in secrets.values() if is_reference(v))
             values = resolve_secrets(module, references)
-            results = [converge(module, client, name, body, secrets, values) for name, body, secrets in planned]
+            results = [converge_alias(client, name, body, secrets, values, module.check_mode)
+                       for name, body, secrets in planned]
     except (GatewayError, VaultRefError, AliasSpecError) as exc:
         module.fail_json(msg=to_native(exc), aliases=results)
     if params["definition"] is None:

@@ -335,151 +335,27 @@ gateway_requests:
   sample: {GET: 4}
 """
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native, to_text
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.stoa.platform.plugins.module_utils.gateway_api_converge import (
-    ApiConverger,
-    ConvergeError,
-    DesiredApi,
+from ansible_collections.stoa.platform.plugins.module_utils.gateway_api_converge import ApiConverger, ConvergeError
+from ansible_collections.stoa.platform.plugins.module_utils.gateway_api_document import (
+    API_MUTUALLY_EXCLUSIVE,
+    API_OPTIONS,
+    API_REQUIRED_IF,
+    desired_api,
+    prepare_document,
 )
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayError
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_module import gateway_argument_spec, gateway_client
-from ansible_collections.stoa.platform.plugins.module_utils.openapi_document import (
-    DocumentError,
-    load_document,
-    spec_errors,
-)
-from ansible_collections.stoa.platform.plugins.module_utils.openapi_downgrade import downgrade
-from ansible_collections.stoa.platform.plugins.module_utils.openapi_webmethods import apply_webmethods_fixes
-
-POLICY_OPTIONS = dict(
-    rate_limit=dict(type="dict", options=dict(
-        requests=dict(type="int", required=True),
-        period=dict(type="str", choices=["second", "minute", "hour", "day"], default="minute"),
-        interval=dict(type="int", default=1),
-        alert_message=dict(type="str", default="Rate limit exceeded"),
-    )),
-    cors=dict(type="dict", options=dict(
-        allowed_origins=dict(type="list", elements="str", required=True),
-        allowed_methods=dict(type="list", elements="str"),
-        allowed_headers=dict(type="list", elements="str"),
-        exposed_headers=dict(type="list", elements="str"),
-        allow_credentials=dict(type="bool", default=False),
-        max_age=dict(type="int"),
-    )),
-    authentication=dict(type="dict", options=dict(
-        methods=dict(type="list", elements="str", required=True,
-                     choices=["api_key", "oauth2", "jwt", "openid", "http_basic", "client_certificate",
-                              "ip_address", "hostname"]),
-        application_lookup=dict(type="str", choices=["strict", "open", "relax"], default="strict"),
-        allow_anonymous=dict(type="bool", default=False),
-        logical_connector=dict(type="str", choices=["OR", "AND"], default="OR"),
-    )),
-)
-
-
-def read_spec(module):
-    """The document as given, or None when no spec option is set."""
-    params = module.params
-    source = "spec_content"
-    if params["spec_path"]:
-        source = params["spec_path"]
-        try:
-            with open(source, "rb") as handle:
-                text = to_text(handle.read(), errors="surrogate_or_strict")
-        except (IOError, OSError, UnicodeError) as exc:
-            module.fail_json(msg="cannot read spec_path %s: %s" % (source, to_native(exc)))
-    elif params["spec_url"]:
-        source = params["spec_url"]
-        try:
-            response = open_url(source, validate_certs=params["validate_certs"] is not False,
-                                timeout=params["timeout"])
-            text = to_text(response.read(), errors="surrogate_or_strict")
-        # Any download failure is reported the same way.
-        except Exception as exc:  # pylint: disable=broad-except
-            module.fail_json(msg="cannot download spec_url %s: %s" % (source, to_native(exc)))
-    elif params["spec_content"] is not None:
-        content = params["spec_content"]
-        if isinstance(content, dict):
-            return content, source
-        text = to_text(content)
-    else:
-        return None, None
-    document, _format = load_document(text, source)
-    return document, source
-
-
-def set_backend(document, version, backend_url):
-    if version == "2.0":
-        scheme, _sep, rest = backend_url.partition("://")
-        host, _slash, base_path = rest.partition("/")
-        document["schemes"], document["host"] = [scheme], host
-        document["basePath"] = "/" + base_path if base_path else "/"
-    else:
-        document["servers"] = [{"url": backend_url}]
-
-
-def prepare_document(module, result):
-    """Read, convert and fix the document. Returns (document, type, validation to run before sending it)."""
-    document, source = read_spec(module)
-    if document is None:
-        return None, None, None
-    try:
-        document, warnings, version = downgrade(document)
-    except DocumentError as exc:
-        module.fail_json(msg="%s is not a usable OpenAPI document: %s" % (source, to_native(exc)))
-    result.update(conversion_warnings=warnings, source_version=version)
-    lossy = [w for w in warnings if w["lossy"]]
-    if lossy:
-        module.warn("%d lossy change(s) converting %s to OpenAPI 3.0, first at %s; see conversion_warnings"
-                    % (len(lossy), source, lossy[0]["pointer"]))
-    target = "2.0" if version == "2.0" else "3.0"
-    document = json.loads(json.dumps(document))  # our own copy, plain JSON types
-    if module.params["backend_url"]:
-        set_backend(document, target, module.params["backend_url"])
-    checked = json.loads(json.dumps(document))  # validated as it is before the gateway fixes
-
-    def check_document():
-        if not module.params["validate"]:
-            return
-        errors = spec_errors(checked, target)
-        if errors:
-            raise DocumentError("%s is not a valid %s document, nothing was changed: %s"
-                                % (source, "Swagger 2.0" if target == "2.0" else "OpenAPI 3.0", "; ".join(errors)))
-
-    if module.params["webmethods_fixes"]:
-        document, fixes = apply_webmethods_fixes(document)
-        result["gateway_fixes"] = fixes
-    return document, ("swagger" if target == "2.0" else "openapi"), check_document
+from ansible_collections.stoa.platform.plugins.module_utils.openapi_document import DocumentError
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=gateway_argument_spec(
-            name=dict(type="str", required=True),
-            version=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            spec_path=dict(type="path"),
-            spec_url=dict(type="str"),
-            spec_content=dict(type="raw"),
-            backend_url=dict(type="str"),
-            description=dict(type="str"),
-            maturity_state=dict(type="str"),
-            tags=dict(type="list", elements="str"),
-            tenant=dict(type="str"),
-            owned_only=dict(type="bool", default=False),
-            active=dict(type="bool", default=True),
-            policies=dict(type="dict", options=POLICY_OPTIONS),
-            retain_applications=dict(type="bool", default=True),
-            webmethods_fixes=dict(type="bool", default=True),
-            validate=dict(type="bool", default=True),
-        ),
-        mutually_exclusive=[("spec_path", "spec_url", "spec_content")],
-        required_if=[("owned_only", True, ("tenant",))],
+        argument_spec=gateway_argument_spec(**API_OPTIONS),
+        mutually_exclusive=API_MUTUALLY_EXCLUSIVE,
+        required_if=API_REQUIRED_IF,
         supports_check_mode=True,
     )
     params = module.params
@@ -491,12 +367,10 @@ def main():
             changed, before, after = converger.absent(params["name"], params["version"], params["tenant"],
                                                       owned_only=params["owned_only"])
         else:
-            document, document_type, check_document = prepare_document(module, result)
-            desired = DesiredApi(
-                params["name"], params["version"], document=document, document_type=document_type,
-                description=params["description"], maturity_state=params["maturity_state"], tags=params["tags"],
-                tenant=params["tenant"], active=params["active"], policies=params["policies"],
-                retain_applications=params["retain_applications"], check_document=check_document)
+            document, document_type, check_document = prepare_document(
+                params, result, module.warn, validate_certs=params["validate_certs"] is not False,
+                timeout=params["timeout"])
+            desired = desired_api(params, document, document_type, check_document)
             changed, before, after = converger.present(desired, owned_only=params["owned_only"])
             if "create_version" in converger.operations and not module.check_mode:
                 result["applications"] = [dict(id=a.get("id"), name=a.get("name"))

@@ -71,7 +71,7 @@ removed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.stoa.platform.plugins.module_utils.gateway_api_converge import ApiConverger, api_view
+from ansible_collections.stoa.platform.plugins.module_utils.gateway_api_converge import ApiConverger, unlisted_apis
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayError
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_module import gateway_argument_spec, gateway_client
 
@@ -89,15 +89,8 @@ def main():
     client = gateway_client(module)
     extra, untagged, removed = [], [], []
     try:
-        for summary in client.list_apis():
-            if summary["id"] in p["keep_ids"]:
-                continue
-            view = api_view(client.get_api(summary["id"]))
-            entry = dict((k, view[k]) for k in ("name", "version", "tenant", "api_id", "active"))
-            if view["tenant"] is None:
-                untagged.append(entry)
-            elif view["tenant"] in p["tenants"]:
-                extra.append(entry)
+        unlisted = [client.get_api(s["id"]) for s in client.list_apis() if s["id"] not in p["keep_ids"]]
+        extra, untagged = unlisted_apis(unlisted, p["tenants"])
         if p["prune"]:
             converger = ApiConverger(client, check_mode=module.check_mode)
             for entry in extra:

@@ -1,0 +1,191 @@
+# -*- coding: utf-8 -*-
+# Copyright: STOA platform team
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Converging many gateway objects in one module call: shared reads, workers, per-object results.
+
+The rules of one object stay where they are (``ApiConverger`` in
+gateway_api_converge, ``converge_alias`` in gateway_alias_model); this module
+only decides what is read once for all of them and in which order objects run:
+
+- :class:`ApiSnapshot` reads, before any write, what the single-object
+  converger would read API by API: the API list once, each named API
+  (``GET /apis/{id}``; the list holds summaries only, CONTRACT.md §1.2), then
+  their policies and policy actions in batches (``GET /policies?policyIds=``,
+  ``GET /policyActions?policyActionIds=``, §6.2) and the policy stages once.
+  A POST /search could read more at once, but it is not a GET, and a no-op
+  sync must send GETs only;
+- :class:`SnapshotClient` is the client one worker hands to the converger: its
+  reads are answered from the snapshot until the worker's first write, after
+  which every read goes to the gateway again (the converger reads back what it
+  wrote);
+- :func:`run_each` runs the workers concurrently, ``parallelism`` at a time;
+  each worker handles one unit in order (one API name with all its versions,
+  one alias), so requests to one object stay ordered. A failing unit does not
+  stop the others; its exception is kept for its result.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import threading
+import traceback
+
+try:
+    from concurrent.futures import ThreadPoolExecutor
+except ImportError:  # pragma: no cover - Python 2 only; ansible-core 2.16 needs Python 3 on the target
+    ThreadPoolExecutor = None
+
+from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayError
+
+DEFAULT_PARALLELISM = 8
+# Reads the snapshot answers; anything else sent through a SnapshotClient counts as a write.
+SNAPSHOT_READS = ("list_apis", "get_api", "get_policy", "get_policy_actions", "policy_stages", "list_aliases")
+
+
+def run_each(units, work, parallelism=DEFAULT_PARALLELISM):
+    """``[work(unit) or the exception it raised]`` in the order of ``units``.
+
+    At most ``parallelism`` units run at once (1: one after the other, in this thread). An exception
+    that is not a :class:`GatewayError` carries its traceback in ``exc.traceback_text`` for the result.
+    """
+    def guarded(unit):
+        try:
+            return work(unit)
+        # A bug in one unit must not take the others down; it is reported on that unit.
+        except Exception as exc:  # pylint: disable=broad-except
+            if not isinstance(exc, GatewayError):
+                exc.traceback_text = traceback.format_exc()
+            return exc
+
+    units = list(units)
+    if parallelism <= 1 or len(units) <= 1 or ThreadPoolExecutor is None:
+        return [guarded(unit) for unit in units]
+    with ThreadPoolExecutor(max_workers=min(parallelism, len(units))) as pool:
+        return list(pool.map(guarded, units))
+
+
+class ApiSnapshot(object):
+    """What the gateway holds for a set of APIs, read once and batched (see the module docstring)."""
+
+    def __init__(self, client):
+        self.client = client
+        self.summaries = client.list_apis()
+        self.apis = {}  # id -> full API, or the GatewayError its GET raised
+        self.policies = {}  # id -> policy
+        self.actions = {}  # id -> policy action
+        self._stages = None
+        self._lock = threading.Lock()
+
+    def load(self, api_ids, parallelism=DEFAULT_PARALLELISM, with_policies=True):
+        """Read these APIs (concurrently), then, unless ``with_policies`` is false, their policies and
+        policy actions (batched).
+
+        A failed batch is not fatal: what it should have read is then read API by API, so that a
+        failure stays with the APIs it concerns.
+        """
+        wanted = [i for i in dict.fromkeys(api_ids) if i not in self.apis]
+        for api_id, api in zip(wanted, run_each(wanted, self.client.get_api, parallelism)):
+            self.apis[api_id] = api
+        if not with_policies:
+            return
+        policy_ids = [api["policies"][0] for api in self.apis.values()
+                      if isinstance(api, dict) and api.get("policies") and api["policies"][0] not in self.policies]
+        try:
+            for policy in self.client.list_policies(policy_ids):
+                self.policies[policy["id"]] = policy
+        except GatewayError:
+            return
+        action_ids = [e["enforcementObjectId"] for pid in policy_ids if pid in self.policies
+                      for stage in self.policies[pid].get("policyEnforcements") or []
+                      for e in stage.get("enforcements") or [] if e.get("enforcementObjectId") not in self.actions]
+        try:
+            for action in self.client.get_policy_actions(action_ids):
+                self.actions[action["id"]] = action
+        except GatewayError:
+            return
+
+    def policy_stages(self):
+        with self._lock:
+            if self._stages is None:
+                self._stages = self.client.policy_stages()
+            return copy.deepcopy(self._stages)
+
+
+class SnapshotClient(object):
+    """The gateway client as one worker sees it: snapshot reads until its first write, then the gateway."""
+
+    def __init__(self, snapshot):
+        self._snapshot = snapshot
+        self._client = snapshot.client
+        self.wrote = False
+
+    def list_apis(self, api_ids=None):
+        if self.wrote or api_ids:
+            return self._client.list_apis(api_ids)
+        return copy.deepcopy(self._snapshot.summaries)
+
+    def get_api(self, api_id):
+        found = None if self.wrote else self._snapshot.apis.get(api_id)
+        if found is None:
+            return self._client.get_api(api_id)
+        if isinstance(found, Exception):
+            raise found
+        return copy.deepcopy(found)
+
+    def get_policy(self, policy_id):
+        if self.wrote or policy_id not in self._snapshot.policies:
+            return self._client.get_policy(policy_id)
+        return copy.deepcopy(self._snapshot.policies[policy_id])
+
+    def get_policy_actions(self, action_ids):
+        known = self._snapshot.actions
+        if self.wrote or not all(i in known for i in action_ids):
+            return self._client.get_policy_actions(action_ids)
+        return [copy.deepcopy(known[i]) for i in action_ids]
+
+    def policy_stages(self):
+        return self._snapshot.policy_stages()
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name in SNAPSHOT_READS:
+            return attribute
+
+        def write(*args, **kwargs):
+            self.wrote = True
+            return attribute(*args, **kwargs)
+
+        return write
+
+
+def summarise(results):
+    """``{total, changed, unchanged, failed, operations: {operation: count}}`` of per-object results."""
+    operations = {}
+    for result in results:
+        for operation in result.get("operations") or []:
+            operations[operation] = operations.get(operation, 0) + 1
+    failed = sum(1 for r in results if r.get("error"))
+    changed = sum(1 for r in results if r.get("changed"))
+    return dict(total=len(results), changed=changed, failed=failed,
+                unchanged=sum(1 for r in results if not r.get("changed") and not r.get("error")),
+                operations=operations)
+
+
+def failure_message(kind, results, label):
+    """One line naming every failed object with its error, or None when none failed."""
+    failed = [r for r in results if r.get("error")]
+    if not failed:
+        return None
+    return "%d of %d %s failed: %s" % (len(failed), len(results), kind,
+                                       "; ".join("%s: %s" % (label(r), r["error"]) for r in failed))
+
+
+def error_text(exc):
+    """What a result's ``error`` says about an exception (an unexpected one is flagged as a bug)."""
+    text = str(exc) or type(exc).__name__
+    if hasattr(exc, "traceback_text"):
+        return "%s: %s (unexpected; traceback in the module's debug output)" % (type(exc).__name__, text)
+    return text
