@@ -20,6 +20,8 @@ description:
   - C(vault:) references stay references; the modules that need a secret resolve them at the last moment.
   - Fails listing every undefined variable, with where it is used, before anything is deployed.
   - Returns the rendered description, the options for M(stoa.platform.gateway_api), and the aliases it routes to.
+  - With O(apis), renders many APIs in one call (for M(stoa.platform.gateway_api_set)); an API that cannot be
+    rendered is reported in RV(failures) and does not stop the others, nor fail the module.
 author:
   - STOA platform team (@stoa-platform)
 options:
@@ -28,13 +30,26 @@ options:
     type: path
     required: true
   tenant:
-    description: Tenant id (C(tenants/<tenant>/)).
+    description: Tenant id (C(tenants/<tenant>/)). Required unless O(apis) is set.
     type: str
-    required: true
   api:
-    description: API name (C(tenants/<tenant>/apis/<api>/)).
+    description: API name (C(tenants/<tenant>/apis/<api>/)). Required unless O(apis) is set.
     type: str
-    required: true
+  apis:
+    description:
+      - Several APIs to render, instead of O(tenant) and O(api). The results are then in RV(rendered) and
+        RV(failures).
+    type: list
+    elements: dict
+    suboptions:
+      tenant:
+        description: Tenant id.
+        type: str
+        required: true
+      api:
+        description: API name.
+        type: str
+        required: true
   environment:
     description: Target environment.
     type: str
@@ -68,23 +83,33 @@ EXAMPLES = r"""
 RETURN = r"""
 api:
   description: The API description with every placeholder substituted.
-  returned: success
+  returned: success, without O(apis)
   type: dict
 variables:
   description: The merged variables (Vault references unresolved).
-  returned: success
+  returned: success, without O(apis)
   type: dict
 variable_sources:
   description: For each variable, the file that gave its value.
-  returned: success
+  returned: success, without O(apis)
   type: dict
 gateway_api:
   description: Options for M(stoa.platform.gateway_api) (name, version, tenant, spec_path, backend_url, policies, ...).
-  returned: success
+  returned: success, without O(apis)
   type: dict
 aliases:
   description: The GatewayAlias documents of the environment that C(*_ALIAS) variables name.
-  returned: success
+  returned: success, without O(apis)
+  type: list
+  elements: dict
+rendered:
+  description: With O(apis), one entry per API rendered (tenant, api, gateway_api, aliases), in order.
+  returned: with O(apis)
+  type: list
+  elements: dict
+failures:
+  description: With O(apis), one entry per API that could not be rendered (tenant, api, msg, undefined).
+  returned: with O(apis)
   type: list
   elements: dict
 """
@@ -102,23 +127,48 @@ from ansible_collections.stoa.platform.plugins.module_utils.gitops_resolver impo
 )
 
 
+def render(root, tenant, api, environment):
+    """(rendered api.yaml, variables, their origin, gateway_api options, alias documents); raises ResolveError."""
+    if not os.path.isfile(os.path.join(api_dir(root, tenant, api), "api.yaml")):
+        raise ResolveError("no tenants/%s/apis/%s/api.yaml in %s" % (tenant, api, root))
+    rendered, variables, origin = render_api(root, tenant, api, environment)
+    options = gateway_api_options(rendered, api_dir(root, tenant, api))
+    aliases = referenced_aliases(root, environment, variables)
+    return rendered, variables, origin, options, aliases
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            tenant=dict(type="str", required=True),
-            api=dict(type="str", required=True),
+            tenant=dict(type="str"),
+            api=dict(type="str"),
+            apis=dict(type="list", elements="dict", options=dict(
+                tenant=dict(type="str", required=True),
+                api=dict(type="str", required=True),
+            )),
             environment=dict(type="str", required=True, choices=["dev", "staging", "prod"]),
         ),
+        mutually_exclusive=[("apis", "tenant"), ("apis", "api")],
+        required_one_of=[("apis", "tenant")],
+        required_together=[("tenant", "api")],
         supports_check_mode=True,
     )
     p = module.params
-    if not os.path.isfile(os.path.join(api_dir(p["path"], p["tenant"], p["api"]), "api.yaml")):
-        module.fail_json(msg="no tenants/%s/apis/%s/api.yaml in %s" % (p["tenant"], p["api"], p["path"]))
+    if p["apis"] is not None:
+        rendered, failures = [], []
+        for entry in p["apis"]:
+            try:
+                _api, _variables, _origin, options, aliases = render(p["path"], entry["tenant"], entry["api"],
+                                                                     p["environment"])
+            except ResolveError as exc:
+                failures.append(dict(tenant=entry["tenant"], api=entry["api"], msg=str(exc),
+                                     undefined=sorted(set(n for n, _p in exc.unresolved))))
+                continue
+            rendered.append(dict(tenant=entry["tenant"], api=entry["api"], gateway_api=options, aliases=aliases))
+        module.exit_json(changed=False, rendered=rendered, failures=failures)
     try:
-        rendered, variables, origin = render_api(p["path"], p["tenant"], p["api"], p["environment"])
-        options = gateway_api_options(rendered, api_dir(p["path"], p["tenant"], p["api"]))
-        aliases = referenced_aliases(p["path"], p["environment"], variables)
+        rendered, variables, origin, options, aliases = render(p["path"], p["tenant"], p["api"], p["environment"])
     except ResolveError as exc:
         module.fail_json(msg=str(exc), undefined=sorted(set(n for n, _p in exc.unresolved)))
     module.exit_json(changed=False, api=rendered, variables=variables, variable_sources=origin,
