@@ -3,9 +3,12 @@
 The real gateway cannot run here; the simulator answers its admin REST API on
 127.0.0.1. The design runs one gateway per environment, so there are three:
 ``gateway`` (dev, 15555), ``gateway-staging`` (15556) and ``gateway-prod``
-(15557). Like OpenBao's dev mode each keeps its state in memory, so a restart
-starts from a fresh gateway; the admin passwords are random per start and only
-written to ``.stoa/services.env``.
+(15557). Like a real gateway each keeps what it holds across restarts: the
+simulator's ``--state`` file, ``.stoa/<name>/state.json`` (APIs with their ids,
+documents, aliases, applications, policies), is saved on every write. The
+admin password is random, made once with that state
+(``.stoa/<name>/admin-password``, 0600) and published in ``.stoa/services.env``;
+``make clean`` removes both.
 """
 from __future__ import annotations
 
@@ -43,13 +46,19 @@ class GatewaySimulator(Service):
     def password(self) -> str:
         return self.password_file.read_text().strip()
 
+    @property
+    def state_file(self) -> Path:
+        return paths.state(self.name, "state.json")
+
     def prepare(self) -> None:
-        self.password_file.write_text(secrets.token_urlsafe(18))
-        self.password_file.chmod(0o600)
+        # Made once, kept with the state (as a real gateway keeps its administrator's password).
+        if not self.password_file.exists():
+            paths.write_private(self.password_file, secrets.token_urlsafe(18))
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "gateway_simulator", "--port", str(self.port),
-                "--username", self.username, "--password-file", str(self.password_file)]
+                "--username", self.username, "--password-file", str(self.password_file),
+                "--state", str(self.state_file)]
 
     def healthy(self) -> bool:
         return requests.get(f"{self.url}/rest/apigateway/health", timeout=2).status_code == 200

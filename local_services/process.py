@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,11 @@ class Service:
         return True
 
     def wait_healthy(self) -> None:
+        self.wait_until(self.healthy, "healthy")
+
+    def wait_until(self, check: Callable[[], bool], what: str) -> None:
+        """Poll ``check`` (an exception counts as "not yet") until it is true, for at most
+        ``start_timeout`` seconds; ServiceError with the log's tail when the process dies or time is up."""
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if not self.running():
@@ -151,13 +157,13 @@ class Service:
                     f"{tail(self.log_file)}"
                 )
             try:
-                if self.healthy():
+                if check():
                     return
             except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
                 pass
             time.sleep(0.5)
         raise ServiceError(
-            f"{self.name} not healthy after {self.start_timeout:.0f}s; last lines of "
+            f"{self.name} not {what} after {self.start_timeout:.0f}s; last lines of "
             f"{self.log_file}:\n{tail(self.log_file)}"
         )
 
