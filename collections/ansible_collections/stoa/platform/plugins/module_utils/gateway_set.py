@@ -81,17 +81,21 @@ class ApiSnapshot(object):
 
     def load(self, api_ids, parallelism=DEFAULT_PARALLELISM, with_policies=True):
         """Read these APIs (concurrently), then, unless ``with_policies`` is false, their policies and
-        policy actions (batched).
+        policy actions (:meth:`load_policies`)."""
+        wanted = [i for i in dict.fromkeys(api_ids) if i not in self.apis]
+        for api_id, api in zip(wanted, run_each(wanted, self.client.get_api, parallelism)):
+            self.apis[api_id] = api
+        if with_policies:
+            self.load_policies(api_ids)
+
+    def load_policies(self, api_ids):
+        """Read the policies and policy actions of these (loaded) APIs, in batches.
 
         A failed batch is not fatal: what it should have read is then read API by API, so that a
         failure stays with the APIs it concerns.
         """
-        wanted = [i for i in dict.fromkeys(api_ids) if i not in self.apis]
-        for api_id, api in zip(wanted, run_each(wanted, self.client.get_api, parallelism)):
-            self.apis[api_id] = api
-        if not with_policies:
-            return
-        policy_ids = [api["policies"][0] for api in self.apis.values()
+        apis = [self.apis.get(i) for i in api_ids]
+        policy_ids = [api["policies"][0] for api in apis
                       if isinstance(api, dict) and api.get("policies") and api["policies"][0] not in self.policies]
         try:
             for policy in self.client.list_policies(policy_ids):

@@ -495,7 +495,7 @@ def main():
     if params["tenants"] is not None:
         others = [s["id"] for s in snapshot.summaries if s["id"] not in named]
         try:
-            snapshot.load(others, params["parallelism"], with_policies=params["prune"])
+            snapshot.load(others, params["parallelism"], with_policies=False)
             failed_reads = [snapshot.apis[i] for i in others if isinstance(snapshot.apis[i], Exception)]
             if failed_reads:
                 raise failed_reads[0]
@@ -505,6 +505,7 @@ def main():
                              % to_native(exc), results=results, summary=summarise(results),
                              gateway_requests=client.request_counts())
         if params["prune"]:
+            snapshot.load_policies([entry["api_id"] for entry in extra])
             pruned = run_each(extra, lambda e: prune_one(module, snapshot, e), params["parallelism"])
             for entry, outcome in zip(extra, pruned):
                 if isinstance(outcome, Exception):
