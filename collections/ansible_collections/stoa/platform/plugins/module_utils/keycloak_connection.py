@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
 from ansible.module_utils.basic import env_fallback
 
 try:
@@ -66,3 +68,50 @@ def keycloak_admin(params, realm):
         raise KeycloakConnectionError("Keycloak at %s: cannot work on realm %s: HTTP %s"
                                       % (params["keycloak_url"], realm, getattr(exc, "response_code", "?")))
     return admin
+
+
+class KeycloakWriteError(Exception):
+    """Keycloak refused one of the planned writes; the message names the operation and what was done before it."""
+
+
+def keycloak_error_text(exc):
+    """``HTTP 400: username: error-username-invalid-character`` from a python-keycloak error.
+
+    Keycloak answers a refusal with one of ``{"field", "errorMessage", "params"}``, ``{"errors": [...]}`` of those,
+    ``{"errorMessage"}`` or ``{"error", "error_description"}``; anything else is quoted as it came (shortened).
+    """
+    raw = getattr(exc, "error_message", "") or ""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        body = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        body = raw
+    if isinstance(body, dict):
+        entries = body.get("errors") if isinstance(body.get("errors"), list) else [body]
+        parts = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            message = entry.get("errorMessage") or entry.get("error_description") or entry.get("error") or ""
+            parts.append("%s: %s" % (entry["field"], message) if entry.get("field") else str(message))
+        text = "; ".join(p for p in parts if p)
+    else:
+        text = str(body or "")
+    text = text if len(text) <= 300 else text[:300] + "..."
+    return "HTTP %s%s" % (getattr(exc, "response_code", "?"), ": " + text if text else "")
+
+
+def run_operations(operations, subject):
+    """Execute planned ``(description, function, args)`` in order.
+
+    A refusal raises :class:`KeycloakWriteError` naming ``subject`` (``tenant tenant-demo``), the refused operation
+    and how many operations were done before it, so that the next run is known to complete the rest.
+    """
+    for done, (description, function, args) in enumerate(operations):
+        try:
+            function(*args)
+        except KeycloakError as exc:
+            raise KeycloakWriteError("%s: Keycloak refused to %s (%s); %d of %d planned operations were done before, "
+                                     "the next run completes the rest"
+                                     % (subject, description, keycloak_error_text(exc), done, len(operations)))

@@ -2,7 +2,15 @@
 # Copyright: STOA platform team
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Reads a tenant from Keycloak, plans the operations that make it match, applies them (see keycloak_tenant_model)."""
+"""Reads a tenant from Keycloak, plans the operations that make it match, applies them (see keycloak_tenant_model).
+
+The order of one run: :meth:`TenantSync.read` (GET requests only), :meth:`TenantSync.check` (every value against the
+realm's user profile, every Vault reference resolved; all problems at once, each naming its field),
+:meth:`TenantSync.plan` (runs :meth:`check` first if nobody did) and :meth:`TenantSync.apply`. Nothing is written
+before the plan exists, so check mode fails exactly where a real run would. The plan is computed from what Keycloak
+holds, so a run that stopped half-way is completed by the next one, including the initial password of a user that was
+created without one (Keycloak's credentials of the user tell).
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,7 +18,7 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.stoa.platform.plugins.module_utils.keycloak_connection import KeycloakError
+from ansible_collections.stoa.platform.plugins.module_utils.keycloak_connection import KeycloakError, run_operations
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_model import (
     MAPPERS,
     REALM_ROLES,
@@ -19,37 +27,80 @@ from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_mode
     TENANT_ROLES,
     TenantSpecError,
     group_names,
+    member_attributes,
     member_view,
     tenant_attributes,
+    tenant_problems,
+    user_problems,
 )
+from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import VaultRefError
+
+GROUP_PAGE = 100
+
+
+def find_top_level_group(admin, name):
+    """The top-level group named exactly ``name`` (with its attributes), or None.
+
+    Never a lookup by path: ``/acme/eu`` is both the subgroup ``eu`` of ``acme`` and a top-level group ``acme/eu``.
+    Keycloak's exact search answers the top-level groups whose name or whose subgroups' names match; only a top-level
+    entry with that very name (case included) is ours.
+    """
+    url = "admin/realms/%s/groups" % admin.connection.realm_name
+    first = 0
+    while True:
+        response = admin.connection.raw_get(url, search=name, exact="true", briefRepresentation="false",
+                                            first=first, max=GROUP_PAGE)
+        if response.status_code >= 400:
+            raise KeycloakError(error_message=response.content, response_code=response.status_code)
+        page = response.json()
+        for group in page:
+            if group.get("name") == name and not group.get("parentId"):
+                return group
+        if len(page) < GROUP_PAGE:
+            return None
+        first += GROUP_PAGE
 
 
 class TenantSync(object):
+    """One tenant of one realm: ``TenantSync(admin, tenant, desired_members(...), ...).read().plan()``, then apply().
+
+    ``resolve_secret(value)`` turns an ``initial_password`` (a ``vault:`` reference or a value) into the password and
+    raises VaultRefError naming the reference; ``initial_password_temporary`` is Keycloak's ``temporary`` flag.
+    Raises TenantSpecError (input Keycloak would refuse, before any write) and KeycloakWriteError (a refused write,
+    naming the operation); a failed read is python-keycloak's KeycloakError.
+    """
+
     def __init__(self, admin, tenant, members, members_mode="exact", group_scheme="tenant", token_clients=(),
-                 state="present", resolve_password=None):
+                 state="present", resolve_secret=None, initial_password_temporary=True):
+        problems = tenant_problems(tenant, group_scheme)
+        if problems:
+            raise TenantSpecError("; ".join(problems))
         self.admin, self.tenant, self.members = admin, tenant, members
         self.tenant_id = tenant["id"]
         self.members_mode, self.state = members_mode, state
         self.groups_by_role = group_names(self.tenant_id, group_scheme)
         self.group_set = sorted(set(self.groups_by_role.values()))
         self.token_clients = list(token_clients)
-        self.resolve_password = resolve_password
+        self.resolve_secret = resolve_secret
+        self.initial_password_temporary = initial_password_temporary
+        self.passwords = {}  # email -> resolved initial password (never shown)
+        self.checked = False
         self.operations = []  # (description, function, args)
 
     # -- reading -------------------------------------------------------------------------------
     def read(self):
+        """Everything the tenant is made of, by GET requests only."""
         admin = self.admin
         self.realm_roles = set(r["name"] for r in admin.get_realm_roles())
-        profile = admin.get_realm_users_profile()
-        self.profile = profile
-        self.profile_has_tenant = any(a.get("name") == TENANT_ATTRIBUTE for a in profile.get("attributes") or [])
-        self.groups = {}
-        for name in self.group_set:
-            try:
-                self.groups[name] = admin.get_group_by_path("/" + name)
-            except KeycloakError:
-                self.groups[name] = None
-        self.users = {}  # email -> user with "roles" and "group_names"
+        try:
+            profile = admin.get_realm_users_profile()
+        except KeycloakError:
+            profile = None  # before Keycloak 24: no declarative user profile, the default rules apply
+        self.profile = profile or {}
+        self.profile_has_tenant = any(a.get("name") == TENANT_ATTRIBUTE for a in self.profile.get("attributes") or [])
+        self.groups = dict((name, find_top_level_group(admin, name)) for name in self.group_set)
+        self.group_name_of = dict((g["id"], name) for name, g in self.groups.items() if g)
+        self.users = {}  # email -> user with "roles", "group_names" (ours only) and, if asked, "has_password"
         emails = set(self.members)
         for group in self.groups.values():
             if group:
@@ -62,7 +113,10 @@ class TenantSync(object):
                 continue
             user = found[0]
             user["roles"] = set(r["name"] for r in admin.get_realm_roles_of_user(user["id"]))
-            user["group_names"] = set(g["name"] for g in admin.get_user_groups(user["id"]))
+            user["group_names"] = set(self.group_name_of[g["id"]] for g in admin.get_user_groups(user["id"])
+                                      if g.get("id") in self.group_name_of)
+            if (self.members.get(email) or {}).get("initial_password"):
+                user["has_password"] = any(c.get("type") == "password" for c in admin.get_credentials(user["id"]))
             self.users[email] = user
         self.client_mappers = {}
         for client_id in self.token_clients:
@@ -71,13 +125,40 @@ class TenantSync(object):
                 self.client_mappers[client_id] = (uuid, dict((m["name"], m) for m in admin.get_mappers_from_client(uuid)))
         return self
 
+    def check(self):
+        """Every member against the realm's user profile and every initial_password resolved, before any write.
+
+        Raises TenantSpecError listing every problem, each naming its field (``members[1].email: ...``).
+        """
+        problems = []
+        if self.state == "present":
+            for email, member in sorted(self.members.items(), key=lambda item: item[1]["where"]):
+                problems.extend(user_problems(self.profile or None, member_attributes(member, self.tenant_id),
+                                              member["where"]))
+                if member.get("initial_password"):
+                    if self.resolve_secret is None:
+                        problems.append("%s.initial_password: no way to resolve it here" % member["where"])
+                        continue
+                    try:
+                        self.passwords[email] = self.resolve_secret(member["initial_password"])
+                    except VaultRefError as exc:
+                        problems.append("%s.initial_password: %s" % (member["where"], exc))
+        if problems:
+            raise TenantSpecError("; ".join(problems))
+        self.checked = True
+        return self
+
     # -- views ------------------------------------------------------------------------------------
     def _member_of(self, user):
         groups = sorted(user["group_names"] & set(self.group_set))
         roles = sorted(user["roles"] & TENANT_ROLES)
         if not groups and (user.get("attributes") or {}).get(TENANT_ATTRIBUTE) != [self.tenant_id]:
             return None
-        return member_view(user, roles[0] if len(roles) == 1 else (roles or None), groups[0] if len(groups) == 1 else (groups or None))
+        view = member_view(user, roles[0] if len(roles) == 1 else (roles or None),
+                           groups[0] if len(groups) == 1 else (groups or None))
+        if "has_password" in user:  # read for the members listed with an initial password only
+            view["has_password"] = user["has_password"]
+        return view
 
     def current_view(self):
         members = {}
@@ -105,6 +186,8 @@ class TenantSync(object):
             members[email] = {"enabled": member["enabled"], "firstName": member["firstName"],
                               "lastName": member["lastName"], "role": ROLE_OF[member["role"]],
                               "group": self.groups_by_role[member["role"]], TENANT_ATTRIBUTE: self.tenant_id}
+            if member.get("initial_password"):
+                members[email]["has_password"] = True
         attributes = tenant_attributes(self.tenant)
         return {
             "realm_roles": sorted(REALM_ROLES),
@@ -119,6 +202,9 @@ class TenantSync(object):
         self.operations.append((description, function, args))
 
     def plan(self):
+        """The operations that make Keycloak hold the tenant, as (description, function, args); runs check() first."""
+        if not self.checked:
+            self.check()
         admin = self.admin
         for email, member in self.members.items():
             user = self.users.get(email)
@@ -169,8 +255,8 @@ class TenantSync(object):
         return profile
 
     def _create_group(self, name, attributes):
-        self.admin.create_group({"name": name, "attributes": attributes})
-        self.groups[name] = self.admin.get_group_by_path("/" + name)
+        group_id = self.admin.create_group({"name": name, "attributes": attributes})
+        self.groups[name] = {"id": group_id, "name": name, "attributes": attributes}
 
     def _group_id(self, name):
         return self.groups[name]["id"]
@@ -199,6 +285,9 @@ class TenantSync(object):
             self._op("revoke %s from %s" % (", ".join(extra), email), self._revoke, email, extra)
         if role not in user["roles"]:
             self._op("grant %s the realm role %s" % (email, role), self._grant, email, [role])
+        if email in self.passwords and not user.get("has_password", True):
+            # Created without it (a run that failed half-way, or by hand): the initial password is still owed.
+            self._op("set the initial password of %s" % email, self._set_password, user["id"], email)
 
     def _plan_leave(self, email, user):
         for group in sorted(user["group_names"] & set(self.group_set)):
@@ -220,14 +309,18 @@ class TenantSync(object):
         return self.admin.get_users({"email": email, "exact": True})[0]["id"]
 
     def _create_user(self, email, member):
-        user_id = self.admin.create_user({
-            "username": email, "email": email, "emailVerified": True, "enabled": member["enabled"],
-            "firstName": member["firstName"], "lastName": member["lastName"],
-            "attributes": {TENANT_ATTRIBUTE: [self.tenant_id]}})
-        if member.get("initial_password") and self.resolve_password:
-            password, temporary = self.resolve_password(member["initial_password"])
-            self.admin.set_user_password(user_id, password, temporary=temporary)
+        payload = {"username": email, "email": email, "emailVerified": True, "enabled": member["enabled"],
+                   "firstName": member["firstName"], "lastName": member["lastName"],
+                   "attributes": {TENANT_ATTRIBUTE: [self.tenant_id]}}
+        if email in self.passwords:
+            # In the same request: Keycloak creates the user with the password or, if its policy refuses it, not at all.
+            payload["credentials"] = [{"type": "password", "value": self.passwords[email],
+                                       "temporary": self.initial_password_temporary}]
+        user_id = self.admin.create_user(payload)
         self.users[email] = {"id": user_id, "roles": set(), "group_names": set()}
+
+    def _set_password(self, user_id, email):
+        self.admin.set_user_password(user_id, self.passwords[email], temporary=self.initial_password_temporary)
 
     def _add_to_group(self, email, group):
         self.admin.group_user_add(self._user_id(email), self._group_id(group))
@@ -245,5 +338,5 @@ class TenantSync(object):
         self.admin.delete_realm_roles_of_user(self._user_id(email), self._role_representations(roles))
 
     def apply(self):
-        for _description, function, args in self.operations:
-            function(*args)
+        """Execute the plan; a refusal raises KeycloakWriteError naming the tenant and the refused operation."""
+        run_operations(self.operations, "tenant %s" % self.tenant_id)

@@ -18,7 +18,11 @@ description:
     service accounts of C(iam/service-accounts.yaml) confidential clients C(sa-<id>) whose service-account user holds
     their realm roles and whose secret comes from a Vault reference.
   - With O(mode=exact), C(cpi-admin) is revoked from the users who are not listed (they are never deleted).
-  - Operations are planned from what Keycloak holds, so check mode reports what the real run does.
+  - Operations are planned from what Keycloak holds, so check mode reports what the real run does, and a run that
+    stopped half-way is completed by the next one.
+  - Before the first write (check mode too), every administrator is checked against the realm's user profile and
+    every secret reference is resolved; a refusal names the field (C(admins[1].email), C(service_accounts[0].secret)).
+    A write that Keycloak still refuses is reported with the operation it was.
 author:
   - STOA platform team (@stoa-platform)
 extends_documentation_fragment:
@@ -104,16 +108,84 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_connection import (
     KeycloakConnectionError,
     KeycloakError,
+    KeycloakWriteError,
     keycloak_admin,
     keycloak_argument_spec,
+    keycloak_error_text,
+    run_operations,
 )
-from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_model import split_name
+from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_model import (
+    TenantSpecError,
+    client_id_problems,
+    split_name,
+    user_problems,
+)
 from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
     VaultRefError,
     VaultResolver,
     is_reference,
     vault_argument_spec,
 )
+
+MANAGED_ROLES = ("cpi-admin", "devops", "viewer")
+
+
+def desired_admins(admins):
+    """{e-mail: (index, first name, last name)}; a missing or repeated e-mail is refused (TenantSpecError)."""
+    problems, result = [], {}
+    for position, entry in enumerate(admins):
+        email = (entry.get("email") or "").strip().lower()
+        if not email:
+            problems.append("admins[%d].email: an e-mail address is required" % position)
+        elif email in result:
+            problems.append("admins[%d].email: %s is listed twice" % (position, email))
+        else:
+            result[email] = (position,) + split_name(entry.get("name"), email)
+    if problems:
+        raise TenantSpecError("; ".join(problems))
+    return result
+
+
+def check_inputs(module, admin, wanted_admins):
+    """Every admin against the realm's user profile, every service account's client id and secret reference.
+
+    Runs before the first write (check mode too); returns {account id: secret or None}; raises TenantSpecError
+    with every problem, each naming its field (``admins[1].email: ...``, ``service_accounts[0].secret: ...``).
+    """
+    p = module.params
+    try:
+        profile = admin.get_realm_users_profile()
+    except KeycloakError:
+        profile = None  # before Keycloak 24: the default rules
+    problems = []
+    for email, (position, first, last) in sorted(wanted_admins.items(), key=lambda item: item[1][0]):
+        problems.extend(user_problems(profile, {
+            "username": ("email", "as the username", email), "email": ("email", "", email),
+            "firstName": ("name", "as the first name", first), "lastName": ("name", "as the last name", last)},
+            "admins[%d]" % position))
+    secrets, resolver, seen = {}, [], set()
+    for position, account in enumerate(p["service_accounts"]):
+        where = "service_accounts[%d]" % position
+        client_id = "sa-" + account["id"]
+        problems.extend(client_id_problems(client_id, where + ".id"))
+        if client_id in seen:
+            problems.append("%s.id: %s is listed twice" % (where, account["id"]))
+        seen.add(client_id)
+        secret = account.get("secret")
+        if is_reference(secret):
+            try:
+                if not resolver:
+                    resolver.append(VaultResolver(p))
+                secret = resolver[0].resolve(secret)
+            except VaultRefError as exc:
+                problems.append("%s.secret: %s" % (where, exc))
+                continue
+        if secret:
+            module.no_log_values.add(secret)
+        secrets[account["id"]] = secret
+    if problems:
+        raise TenantSpecError("; ".join(problems))
+    return secrets
 
 
 def main():
@@ -123,7 +195,7 @@ def main():
             email=dict(type="str", required=True), name=dict(type="str"))),
         service_accounts=dict(type="list", elements="dict", default=[], options=dict(
             id=dict(type="str", required=True),
-            roles=dict(type="list", elements="str", default=[], choices=["cpi-admin", "devops", "viewer"]),
+            roles=dict(type="list", elements="str", default=[], choices=list(MANAGED_ROLES)),
             secret=dict(type="str", no_log=True),
             description=dict(type="str"))),
         mode=dict(type="str", choices=["exact", "merge"], default="exact"),
@@ -132,28 +204,33 @@ def main():
     spec.update(vault_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    operations, run = [], []
+    operations = []  # (description, function, args)
 
     def do(description, function, *args):
-        operations.append(description)
-        run.append((function, args))
+        operations.append((description, function, args))
+
+    def service_account_user(client_id):
+        return admin.get_client_service_account_user(admin.get_client_id(client_id))["id"]
 
     try:
+        wanted_admins = desired_admins(p["admins"])
         admin = keycloak_admin(p, p["realm"])
-        resolver = None
-        wanted_admins = dict((a["email"].strip().lower(), a) for a in p["admins"])
+        secrets = check_inputs(module, admin, wanted_admins)  # nothing written before this
+        missing_roles = sorted(set(MANAGED_ROLES) - set(r["name"] for r in admin.get_realm_roles()))
+        if missing_roles:
+            raise TenantSpecError("realm %s has no realm role %s; stoa.platform.keycloak_tenant creates them"
+                                  % (p["realm"], ", ".join(missing_roles)))
         holders = dict(((u.get("email") or u.get("username") or "").lower(), u)
                        for u in admin.get_realm_role_members("cpi-admin"))
         role = admin.get_realm_role("cpi-admin")
-        for email, entry in sorted(wanted_admins.items()):
+        for email, (_position, first, last) in sorted(wanted_admins.items()):
             if email in holders:
                 continue
             found = admin.get_users({"email": email, "exact": True})
             if not found:
-                first, last = split_name(entry.get("name"), email)
-                do("create user %s" % email, lambda e=email, f=first, la=last: admin.create_user(
-                    {"username": e, "email": e, "emailVerified": True, "enabled": True, "firstName": f,
-                     "lastName": la}))
+                do("create user %s" % email, admin.create_user,
+                   {"username": email, "email": email, "emailVerified": True, "enabled": True, "firstName": first,
+                    "lastName": last})
             do("grant %s the realm role cpi-admin" % email, lambda e=email: admin.assign_realm_roles(
                 admin.get_users({"email": e, "exact": True})[0]["id"], [role]))
         if p["mode"] == "exact":
@@ -163,12 +240,7 @@ def main():
         clients = dict((c["clientId"], c) for c in admin.get_clients())
         for account in p["service_accounts"]:
             client_id = "sa-" + account["id"]
-            secret = account.get("secret")
-            if is_reference(secret):
-                resolver = resolver or VaultResolver(p)
-                secret = resolver.resolve(secret)
-            if secret:
-                module.no_log_values.add(secret)
+            secret = secrets.get(account["id"])
             payload = {"clientId": client_id, "enabled": True, "publicClient": False, "serviceAccountsEnabled": True,
                        "standardFlowEnabled": False, "directAccessGrantsEnabled": False,
                        "description": account.get("description") or "service account %s" % account["id"]}
@@ -183,27 +255,23 @@ def main():
                        dict(payload, **({"secret": secret} if secret else {})))
                 user = admin.get_client_service_account_user(current["id"])
                 current_roles = set(r["name"] for r in admin.get_realm_roles_of_user(user["id"]))
-            managed = {"cpi-admin", "devops", "viewer"}
             missing = sorted(set(account["roles"]) - current_roles)
-            extra = sorted((current_roles & managed) - set(account["roles"]))
+            extra = sorted((current_roles & set(MANAGED_ROLES)) - set(account["roles"]))
             if missing:
                 do("grant %s to %s" % (", ".join(missing), client_id), lambda c=client_id, m=missing: admin.assign_realm_roles(
-                    admin.get_client_service_account_user(admin.get_client_id(c))["id"],
-                    [admin.get_realm_role(n) for n in m]))
+                    service_account_user(c), [admin.get_realm_role(n) for n in m]))
             if extra:
                 do("revoke %s from %s" % (", ".join(extra), client_id), lambda c=client_id, x=extra: admin.delete_realm_roles_of_user(
-                    admin.get_client_service_account_user(admin.get_client_id(c))["id"],
-                    [admin.get_realm_role(n) for n in x]))
+                    service_account_user(c), [admin.get_realm_role(n) for n in x]))
         if not module.check_mode:
-            for function, args in run:
-                function(*args)
+            run_operations(operations, "realm %s, platform accounts" % p["realm"])
         final = sorted(wanted_admins) if p["mode"] == "exact" else sorted(set(wanted_admins) | set(holders))
-    except (KeycloakConnectionError, VaultRefError) as exc:
-        module.fail_json(msg=str(exc))
+    except (TenantSpecError, KeycloakConnectionError, KeycloakWriteError) as exc:
+        module.fail_json(msg=str(exc), operations=[d for d, _f, _a in operations])
     except KeycloakError as exc:
-        module.fail_json(msg="Keycloak refused a request: HTTP %s %s"
-                             % (getattr(exc, "response_code", "?"), getattr(exc, "error_message", "")))
-    module.exit_json(changed=bool(operations), operations=operations, admins=final)
+        module.fail_json(msg="realm %s, platform accounts: reading from Keycloak failed: %s"
+                             % (p["realm"], keycloak_error_text(exc)))
+    module.exit_json(changed=bool(operations), operations=[d for d, _f, _a in operations], admins=final)
 
 
 if __name__ == "__main__":

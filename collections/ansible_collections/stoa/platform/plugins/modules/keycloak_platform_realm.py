@@ -18,6 +18,9 @@ description:
     and C(api-gateway) (confidential, secrets from Vault references), C(control-plane-ui) and C(stoa-portal)
     (public, PKCE S256, redirect URIs per environment), and C(developer-portal) (public).
   - Compares only the fields it manages and updates in place; check and diff modes.
+  - Before any request (check mode too), the realm name, the environments' URLs and O(direct_access_grants) are
+    checked and every secret reference is resolved; a refusal names the field (C(client_secrets.api-gateway)).
+    A write that Keycloak still refuses is reported with the operation it was.
   - Tenants and their members are M(stoa.platform.keycloak_tenant)'s job.
 author:
   - STOA platform team (@stoa-platform)
@@ -106,8 +109,16 @@ from ansible_collections.stoa.platform.plugins.module_utils.gateway_objects impo
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_connection import (
     KeycloakConnectionError,
     KeycloakError,
+    KeycloakWriteError,
     keycloak_admin,
     keycloak_argument_spec,
+    keycloak_error_text,
+    run_operations,
+)
+from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_model import (
+    TenantSpecError,
+    base_url_problems,
+    realm_name_problems,
 )
 from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
     VaultRefError,
@@ -116,13 +127,14 @@ from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
     vault_argument_spec,
 )
 
+CLIENTS = ("control-plane-api", "control-plane-ui", "stoa-portal", "api-gateway", "developer-portal")
 CONFIDENTIAL = ("control-plane-api", "api-gateway")
 URL_OPTION = {"control-plane-ui": "console_url", "stoa-portal": "portal_url", "developer-portal": "developer_portal_url"}
 
 
 def desired_clients(p):
     clients = {}
-    for client_id in ("control-plane-api", "control-plane-ui", "stoa-portal", "api-gateway", "developer-portal"):
+    for client_id in CLIENTS:
         client = {"clientId": client_id, "enabled": True, "protocol": "openid-connect",
                   "publicClient": client_id not in CONFIDENTIAL,
                   "standardFlowEnabled": client_id not in ("api-gateway",),
@@ -136,6 +148,45 @@ def desired_clients(p):
             client["attributes"] = {"pkce.code.challenge.method": "S256"}
         clients[client_id] = client
     return clients
+
+
+def check_inputs(module):
+    """Every option Keycloak would refuse or misread, and every secret reference resolved, before any request.
+
+    Returns {client id: secret}; raises TenantSpecError with every problem, each naming its field
+    (``client_secrets.api-gateway: ...``, ``environments[0].console_url: ...``).
+    """
+    p = module.params
+    problems = realm_name_problems(p["realm"], "realm")
+    for position, environment in enumerate(p["environments"]):
+        for option in sorted(set(URL_OPTION.values())):
+            if environment.get(option) is not None:
+                problems.extend(base_url_problems(environment[option], "environments[%d].%s" % (position, option)))
+    for position, client_id in enumerate(p["direct_access_grants"]):
+        if client_id not in CLIENTS:
+            problems.append("direct_access_grants[%d]: %s is not one of the platform's clients (%s)"
+                            % (position, client_id, ", ".join(CLIENTS)))
+    secrets, resolver = {}, []
+    for client_id, value in sorted(p["client_secrets"].items()):
+        if client_id not in CONFIDENTIAL:
+            problems.append("client_secrets.%s: not a confidential client (%s)" % (client_id, ", ".join(CONFIDENTIAL)))
+            continue
+        if is_reference(value):
+            try:
+                if not resolver:
+                    resolver.append(VaultResolver(p))
+                value = resolver[0].resolve(value)
+            except VaultRefError as exc:
+                problems.append("client_secrets.%s: %s" % (client_id, exc))
+                continue
+        if not value:
+            problems.append("client_secrets.%s: the secret is empty" % client_id)
+            continue
+        module.no_log_values.add(value)
+        secrets[client_id] = value
+    if problems:
+        raise TenantSpecError("; ".join(problems))
+    return secrets
 
 
 def main():
@@ -152,20 +203,9 @@ def main():
     spec.update(vault_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    operations, before, after = [], {}, {}
+    operations, before, after = [], {}, {}  # operations: (description, function, args)
     try:
-        unknown = sorted(set(p["client_secrets"]) - set(CONFIDENTIAL))
-        if unknown:
-            module.fail_json(msg="client_secrets: %s is not a confidential client (%s)"
-                             % (", ".join(unknown), ", ".join(CONFIDENTIAL)))
-        secrets = {}
-        resolver = None
-        for client_id, value in p["client_secrets"].items():
-            if is_reference(value):
-                resolver = resolver or VaultResolver(p)
-                value = resolver.resolve(value)
-            module.no_log_values.add(value)
-            secrets[client_id] = value
+        secrets = check_inputs(module)  # nothing is asked of Keycloak before this
         admin = keycloak_admin(p, "master")
         realms = dict((r["realm"], r) for r in admin.get_realms())
         realm = {"realm": p["realm"], "enabled": True, "displayName": p["display_name"]}
@@ -173,15 +213,11 @@ def main():
         before["realm"] = normalise(managed(current_realm, realm)) if current_realm else {}
         after["realm"] = normalise(realm)
         if current_realm is None:
-            operations.append("create realm %s" % p["realm"])
-            if not module.check_mode:
-                admin.create_realm(realm)
+            operations.append(("create realm %s" % p["realm"], admin.create_realm, (realm,)))
         elif before["realm"] != after["realm"]:
-            operations.append("update realm %s" % p["realm"])
-            if not module.check_mode:
-                admin.update_realm(p["realm"], realm)
+            operations.append(("update realm %s" % p["realm"], admin.update_realm, (p["realm"], realm)))
         existing = {}
-        if current_realm is not None or not module.check_mode:
+        if current_realm is not None:
             admin.change_current_realm(p["realm"])
             existing = dict((c["clientId"], c) for c in admin.get_clients())
         for client_id, client in desired_clients(p).items():
@@ -193,20 +229,21 @@ def main():
                 secret_differs = (admin.get_client_secrets(current["id"]) or {}).get("value") != secrets[client_id]
             payload = dict(client, secret=secrets[client_id]) if client_id in secrets else client
             if current is None:
-                operations.append("create client %s" % client_id)
-                if not module.check_mode:
-                    admin.create_client(payload)
+                operations.append(("create client %s" % client_id, admin.create_client, (payload,)))
             elif before[client_id] != after[client_id] or secret_differs:
-                operations.append("update client %s" % client_id + (" (secret)" if secret_differs else ""))
-                if not module.check_mode:
-                    admin.update_client(current["id"], payload)
-    except (KeycloakConnectionError, VaultRefError) as exc:
-        module.fail_json(msg=str(exc))
+                operations.append(("update client %s" % client_id + (" (secret)" if secret_differs else ""),
+                                   admin.update_client, (current["id"], payload)))
+        if operations and not module.check_mode:
+            writes = list(operations)
+            if current_realm is None:  # the clients are written in the realm the first operation creates
+                writes.insert(1, ("work in realm %s" % p["realm"], admin.change_current_realm, (p["realm"],)))
+            run_operations(writes, "realm %s" % p["realm"])
+    except (TenantSpecError, KeycloakConnectionError, KeycloakWriteError) as exc:
+        module.fail_json(msg=str(exc), operations=[d for d, _f, _a in operations])
     except KeycloakError as exc:
-        module.fail_json(msg="Keycloak refused a request for realm %s: HTTP %s"
-                             % (p["realm"], getattr(exc, "response_code", "?")))
-    module.exit_json(changed=bool(operations), operations=operations, existing=before, end_state=after,
-                     diff=dict(before=before, after=after))
+        module.fail_json(msg="realm %s: reading from Keycloak failed: %s" % (p["realm"], keycloak_error_text(exc)))
+    module.exit_json(changed=bool(operations), operations=[d for d, _f, _a in operations], existing=before,
+                     end_state=after, diff=dict(before=before, after=after))
 
 
 if __name__ == "__main__":

@@ -93,7 +93,10 @@ options:
         default: true
       initial_password:
         description:
-          - Password set when the user is created (never changed afterwards), as a C(vault:) reference (or a value).
+          - Password set when the user is created, in the same request (a password the realm's policy refuses
+            creates no user), or later if the user has no password (a run that stopped half-way); a password the
+            user has is never changed. A C(vault:) reference (or a value); every reference is resolved, and every
+            member checked against the realm's user profile, before the first write, in check mode too.
         type: str
   members_mode:
     description:
@@ -168,13 +171,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_connection import (
     KeycloakConnectionError,
     KeycloakError,
+    KeycloakWriteError,
     keycloak_admin,
     keycloak_argument_spec,
+    keycloak_error_text,
 )
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_model import TenantSpecError, desired_members
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_sync import TenantSync
 from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
-    VaultRefError,
     VaultResolver,
     is_reference,
     vault_argument_spec,
@@ -216,32 +220,34 @@ def main():
     p = module.params
     resolver = []
 
-    def resolve_password(value):
+    def resolve_secret(value):
         if is_reference(value):
             if not resolver:
                 resolver.append(VaultResolver(p))
             value = resolver[0].resolve(value)
         module.no_log_values.add(value)
-        return value, p["initial_password_temporary"]
+        return value
 
+    before = after = {}
+    operations = []
     try:
-        members = desired_members(p["members"])  # every input problem before any request
-        sync = TenantSync(keycloak_admin(p, p["realm"]), p["tenant"], members, p["members_mode"], p["group_scheme"],
-                          p["token_clients"], p["state"], resolve_password)
-        sync.read()
+        members = desired_members(p["members"])  # what needs no server, before any request
+        options = dict(members_mode=p["members_mode"], group_scheme=p["group_scheme"], token_clients=p["token_clients"],
+                       state=p["state"], resolve_secret=resolve_secret,
+                       initial_password_temporary=p["initial_password_temporary"])
+        sync = TenantSync(None, p["tenant"], members, **options)  # the tenant's names, before any request
+        sync.admin = keycloak_admin(p, p["realm"])
+        sync.read()  # GET requests only
         before = sync.current_view()
         after = sync.desired_view(before)
-        operations = sync.plan()
+        operations = sync.plan()  # checks every value and resolves every reference first: nothing written yet
         if operations and not module.check_mode:
             sync.apply()
-            after = TenantSync(sync.admin, p["tenant"], members, p["members_mode"], p["group_scheme"],
-                               p["token_clients"], p["state"]).read().current_view()
-    except (TenantSpecError, KeycloakConnectionError, VaultRefError) as exc:
-        module.fail_json(msg=str(exc))
+            after = TenantSync(sync.admin, p["tenant"], members, **options).read().current_view()
+    except (TenantSpecError, KeycloakConnectionError, KeycloakWriteError) as exc:
+        module.fail_json(msg=str(exc), operations=[d for d, _f, _a in operations])
     except KeycloakError as exc:
-        module.fail_json(msg="Keycloak refused a request for tenant %s: HTTP %s %s"
-                             % (p["tenant"]["id"], getattr(exc, "response_code", "?"),
-                                getattr(exc, "error_message", "")))
+        module.fail_json(msg="tenant %s: reading from Keycloak failed: %s" % (p["tenant"]["id"], keycloak_error_text(exc)))
     module.exit_json(changed=bool(operations), existing=before, end_state=after, diff=dict(before=before, after=after),
                      operations=[description for description, _f, _a in operations])
 
