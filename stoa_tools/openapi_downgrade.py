@@ -1,5 +1,9 @@
 """stoa-openapi-downgrade IN [OUT]: OpenAPI 3.1 -> 3.0.3, warnings on stderr.
 
+Relative $refs to other files are resolved against IN, converted and bundled
+into components (files under --ref-root only, default IN's directory); any
+other reference that cannot be resolved is an error naming its JSON pointer.
+
 Exit status: 0 converted (or already 3.0/2.0), 1 the document cannot be read
 or converted, 3 --strict and a lossy change was needed, 4 --validate failed.
 """
@@ -33,13 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webmethods", action="store_true",
                         help="then apply the webMethods 10.15 import fixes (after --validate)")
     parser.add_argument("--quiet", action="store_true", help="do not print warnings")
+    parser.add_argument("--ref-root", metavar="DIR",
+                        help="relative $refs may bundle files under DIR only (default: the source's directory)")
     args = parser.parse_args(argv)
 
     name = "standard input" if args.source == "-" else args.source
     try:
         text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text(encoding="utf-8")
         document, source_format = load_document(text, name)
-        converted, warnings, version = downgrade(document)
+        converted, warnings, version = downgrade(document, None if args.source == "-" else args.source,
+                                                 args.ref_root)
     except (OSError, UnicodeDecodeError, DocumentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -52,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --strict: {len(lossy)} lossy change(s) needed, nothing written", file=sys.stderr)
         return 3
     if args.validate:
-        errors = openapi30_errors(converted)
+        try:
+            errors = openapi30_errors(converted)
+        except DocumentError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 4
         if errors:
             print("error: the result is not valid OpenAPI 3.0:\n  " + "\n  ".join(errors), file=sys.stderr)
             return 4

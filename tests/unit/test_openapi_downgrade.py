@@ -64,14 +64,15 @@ def test_null_branch_becomes_nullable(keyword):
     assert converted == {"type": "string", "maxLength": 3, "nullable": True}
 
 
-def test_null_branch_beside_a_ref_keeps_the_ref_in_allof():
+def test_null_branch_beside_a_ref_keeps_the_union():
+    # nullable beside allOf (no type) is ignored by 3.0.3: only the null branch becomes a nullable schema.
     converted, _ = convert_schema({"anyOf": [{"type": "null"}, {"$ref": "#/components/schemas/T"}]})
-    assert converted == {"nullable": True, "allOf": [{"$ref": "#/components/schemas/T"}]}
+    assert converted == {"anyOf": [{"nullable": True, "enum": [None]}, {"$ref": "#/components/schemas/T"}]}
 
 
 def test_null_branch_with_several_others_keeps_the_alternatives():
     converted, _ = convert_schema({"oneOf": [{"type": "string"}, {"type": "integer"}, {"const": None}]})
-    assert converted == {"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True}
+    assert converted == {"oneOf": [{"type": "string"}, {"type": "integer"}, {"enum": [None], "nullable": True}]}
 
 
 # -- const, bounds, examples ------------------------------------------------------

@@ -137,10 +137,23 @@ def spec_errors(document, version, limit=20):
 
     validator = OpenAPIV2SpecValidator if version == "2.0" else OpenAPIV30SpecValidator
     errors = []
-    for error in validator(document).iter_errors():
-        path = getattr(error, "absolute_path", None) or getattr(error, "path", None) or []
-        pointer = join_pointer("", *path) or "/"
-        errors.append("%s: %s" % (pointer, str(getattr(error, "message", error)).splitlines()[0][:300]))
-        if len(errors) >= limit:
-            break
+    try:
+        for error in validator(document).iter_errors():
+            path = getattr(error, "absolute_path", None) or getattr(error, "path", None) or []
+            pointer = join_pointer("", *path) or "/"
+            errors.append("%s: %s" % (pointer, _first_line(getattr(error, "message", error))))
+            if len(errors) >= limit:
+                break
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # The validator stops on what it cannot follow (an unresolvable $ref raises instead of being
+        # reported). Its message may hold the whole document: only the reference or the first line is kept.
+        ref = getattr(exc, "ref", None)
+        reason = "cannot resolve $ref %r" % (ref,) if ref is not None else "%s: %s" % (
+            type(exc).__name__, _first_line(exc))
+        errors.append("/: the validator stopped: %s" % reason)
     return errors
+
+
+def _first_line(value, width=300):
+    text = str(value)
+    return (text.splitlines() or [""])[0][:width]

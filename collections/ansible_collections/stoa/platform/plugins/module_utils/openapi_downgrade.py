@@ -15,10 +15,18 @@ How it works, in one pass:
   ``if``/``then``/``else`` -> ``anyOf``/``allOf``/``not``); the others keep
   what they cannot express under an ``x-`` extension and add a warning with
   the JSON pointer of the place. ``lossy`` warnings mark a loss of meaning.
-- ``$defs`` are hoisted to ``components/schemas`` and every ``$ref`` to them
-  rewritten once the walk is done.
+- ``null`` is accepted by each converted schema exactly where the 3.1 schema
+  accepts it: every subschema is converted so that it accepts ``null`` iff its
+  3.1 form does, so any composition of them does too (``nullable`` only ever
+  stands beside the ``type`` it widens, as 3.0.3 reads it).
+- References are resolved after the walk the way JSON Schema 2020-12 resolves
+  them (``$id`` bases, ``$anchor``, JSON pointers into ``$defs`` anywhere),
+  then written as the 3.0 pointer of the same target; ``$defs`` are hoisted to
+  ``components/schemas``; a relative reference to another file is bundled
+  (read relative to the source file, converted, placed in ``components``);
+  any other reference is refused with the JSON pointer of the ``$ref``.
 
-Entry point: ``downgrade(document) -> (document, warnings)``.
+Entry point: ``downgrade(document, source=None, ref_root=None) -> (document, warnings, version)``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,12 +34,20 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import os
 import re
+
+try:
+    from urllib.parse import quote, unquote, urljoin, urlsplit
+except ImportError:  # pragma: no cover - Python 2
+    from urllib import quote, unquote  # type: ignore
+    from urlparse import urljoin, urlsplit  # type: ignore
 
 from ansible_collections.stoa.platform.plugins.module_utils.openapi_document import (
     DocumentError,
     escape_token,
     join_pointer,
+    load_document,
     openapi_version,
     unescape_token,
 )
@@ -41,14 +57,26 @@ DEFAULT_DIALECT = "https://spec.openapis.org/oas/3.1/dialect/base"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 COMPONENT_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
+# Python classes of the 3.0 (draft-4) JSON types, booleans apart: 1.0 is a number, not an integer.
+JSON_TYPE_CLASSES = {"string": str, "integer": int, "number": (int, float), "array": list, "object": dict}
 
 # Schema keywords that mean the same in 3.0 and are copied as they are.
 PLAIN_30_KEYWORDS = frozenset((
-    "title", "multipleOf", "maximum", "minimum", "maxLength", "minLength", "pattern",
-    "maxItems", "minItems", "uniqueItems", "maxProperties", "minProperties",
-    "description", "format", "default", "nullable", "discriminator", "readOnly",
+    "title", "multipleOf", "maximum", "minimum", "pattern", "uniqueItems",
+    "description", "format", "default", "readOnly",
     "writeOnly", "xml", "externalDocs", "example", "deprecated", "enum",
 ))
+# Keywords whose value 3.0 reads as a draft-4 integer: a 3.1 ``5.0`` is written ``5``.
+INTEGER_KEYWORDS = frozenset(("maxLength", "minLength", "maxItems", "minItems", "maxProperties", "minProperties"))
+# Keywords that only annotate: a discriminator branch may lose them to stay a plain $ref.
+ANNOTATION_KEYWORDS = frozenset(("title", "description", "deprecated", "example", "externalDocs"))
+# Keywords that give a schema a URI of its own (a base for the $refs inside it, or an anchor).
+ID_KEYWORDS = frozenset(("$id", "$anchor", "$dynamicAnchor"))
+# Base URI of a document that was not read from a file (relative references cannot be followed).
+ROOT_URI = "urn:stoa:openapi-source"
+# components/<section> each kind of Reference Object points into; how bundled targets are placed.
+REFERENCE_SECTIONS = ("schemas", "responses", "parameters", "examples", "requestBodies", "headers",
+                      "securitySchemes", "links", "callbacks", "pathItems")
 # Annotations of JSON Schema 2020-12 with no 3.0 counterpart: kept as x- extensions,
 # nothing is lost for validation.
 ANNOTATIONS_TO_EXTENSIONS = {
@@ -88,6 +116,35 @@ def _is_null_only_schema(node):
     return False
 
 
+def _mergeable_with_null(branch, out):
+    """True when ``{branch} + nullable`` says exactly ``anyOf/oneOf: [branch, null]`` beside ``out``."""
+    if not isinstance(branch, dict) or "type" not in branch or branch.get("nullable") is True:
+        return False
+    if any(k in branch for k in ("$ref", "allOf", "anyOf", "oneOf", "not", "discriminator")):
+        return False
+    return not (set(branch) & set(out))
+
+
+def _has_json_type(value, type_name):
+    """Whether ``value`` is of the 3.0 (draft-4) JSON type ``type_name``; 1.0 is not an integer there."""
+    if isinstance(value, bool):
+        return type_name == "boolean"
+    return isinstance(value, JSON_TYPE_CLASSES.get(type_name, ()))
+
+
+def _required_into_all_of(out):
+    """Beside an allOf the conversion created, ``required`` names another schema's properties.
+
+    3.0 validators then look for them in the allOf branches and call the schema invalid; as one more
+    allOf clause it means the same and raises no such complaint.
+    """
+    required = out.get("required")
+    if required and isinstance(out.get("allOf"), list):
+        properties = out.get("properties") if isinstance(out.get("properties"), dict) else {}
+        if any(name not in properties for name in required):
+            out["allOf"] = out["allOf"] + [{"required": out.pop("required")}]
+
+
 def _is_text_media(media_type):
     media_type = str(media_type).split(";", maxsplit=1)[0].strip().lower()
     return media_type.startswith(TEXT_MEDIA_PREFIXES) or media_type.endswith(TEXT_MEDIA_SUFFIXES)
@@ -96,14 +153,33 @@ def _is_text_media(media_type):
 class Downgrader:
     """One conversion: holds the warnings and the references to fix up after the walk."""
 
-    def __init__(self):
+    def __init__(self, source=None, ref_root=None):
         self.warnings = []
-        self._refs = []          # every {'$ref': ...} mapping written in the output
-        self._moved = {}         # source pointer -> output pointer (for $ref rewriting)
-        self._hoisted = {}       # new components/schemas entries (from $defs)
-        self._path_item_refs = []  # (output path item, pointer) whose $ref must be inlined
+        # (holder, key, base URI, pointer of the reference, components section): every reference
+        # written in the output, resolved once the walk is done.
+        self._refs = []
+        self._moved = {}         # source pointer -> output pointer (whole objects moved)
+        self._hoisted = {}       # new components/schemas entries ($defs, bundled files)
+        self._bundled = {}       # section -> {name: converted}: other components bundled from files
+        self._targets = {}       # key of a bundled target -> its output pointer
+        self._path_item_refs = []  # (output path item, pointer, base) whose $ref must be inlined
         self._path_items = {}    # converted components/pathItems
         self._scheme_types = {}  # security scheme name -> type, for requirements
+        self._source_path = os.path.abspath(source) if source else None
+        root_uri = _file_uri(self._source_path) if source else ROOT_URI
+        self._ref_root = None
+        if source:
+            self._ref_root = os.path.realpath(ref_root or os.path.dirname(self._source_path))
+        self.root_uri = root_uri
+        self.base = root_uri     # base URI of the schema being converted ($id changes it)
+        self.doc_uri = root_uri  # the document being converted, and its pointer prefix
+        self.prefix = ""
+        self._documents = {root_uri: (None, "")}  # uri -> (document, pointer prefix in messages)
+        self._resources = {root_uri: (root_uri, "")}  # absolute URI -> (document uri, pointer)
+        self._anchors = {}       # (resource URI, anchor name) -> (document uri, pointer)
+        self.nodes = {}          # pointer (with prefix) of a source schema -> its converted schema
+        self._index = None       # id(output mapping) -> output pointer, built when first needed
+        self._names = set()      # component names taken, for hoisted and bundled entries
         self._schemas = _SchemaConverter(self)
         self._field_converters()
 
@@ -135,20 +211,44 @@ class Downgrader:
                 out[key] = convert(value, join_pointer(pointer, key))
         return out
 
-    def _or_ref(self, convert):
-        """Wrap ``convert`` so that Reference Objects are handled instead of converted."""
+    def _or_ref(self, convert, section):
+        """Wrap ``convert`` so that Reference Objects (into components/``section``) are handled instead."""
         def convert_or_reference(node, pointer):
             if isinstance(node, dict) and "$ref" in node:
-                return self.reference(node, pointer)
+                return self.reference(node, pointer, section)
             return convert(node, pointer)
         return convert_or_reference
 
-    def record_ref(self, ref_node):
-        self._refs.append(ref_node)
-        return ref_node
+    def record_ref(self, holder, pointer, section="schemas", key="$ref"):
+        """Remember ``holder[key]`` (a reference written at ``pointer``) for resolution after the walk."""
+        self._refs.append((holder, key, self.base, pointer, section))
+        return holder
+
+    def source_document(self):
+        """The document being converted (the root one, or a file being bundled)."""
+        document = self._documents[self.doc_uri][0]
+        return document if isinstance(document, dict) else {}
+
+    def register_schema_ids(self, node, pointer):
+        """$id and $anchor of a 3.1 schema: a new base URI (returned) and named places for $ref."""
+        base = self.base
+        raw = pointer[len(self.prefix):]
+        if "$id" in node:
+            ident = node["$id"]
+            if not isinstance(ident, str):
+                raise DowngradeError(pointer + "/$id", "$id must be a string")
+            base = _join_uri(base, ident).partition("#")[0]
+            self._resources[base] = (self.doc_uri, raw)
+        for keyword in ("$anchor", "$dynamicAnchor"):
+            if keyword in node:
+                if not isinstance(node[keyword], str):
+                    raise DowngradeError(join_pointer(pointer, keyword), "%s must be a string" % keyword)
+                self._anchors[(base, node[keyword])] = (self.doc_uri, raw)
+        return base
 
     # -- document ---------------------------------------------------------
     def document(self, doc):
+        self._documents[self.root_uri] = (doc, "")
         if not isinstance(doc.get("info"), dict):
             raise DowngradeError("/info", "an OpenAPI document needs an info object (title and version)")
         components = doc.get("components") if isinstance(doc.get("components"), dict) else {}
@@ -185,7 +285,12 @@ class Downgrader:
                 out[key] = value
         if "paths" not in out:
             out = self._insert_after(out, "paths", {}, ("info", "servers", "openapi"))
-        self._finish(out)
+        try:
+            self._finish(out)
+        finally:
+            # The converter and its schema converter refer to each other: drop what would keep both
+            # documents alive until the cycle collector runs.
+            self.nodes, self._index, self._out, self._documents = {}, None, None, {}
         return out
 
     @staticmethod
@@ -235,7 +340,9 @@ class Downgrader:
                 out["x-" + str(key)] = value
                 self.warn(sub, "%r is not a path item field in 3.0: kept as x-%s, unused" % (key, key))
         if "$ref" in out:
-            self._path_item_refs.append((out, pointer))
+            if not isinstance(out["$ref"], str):
+                raise DowngradeError(pointer + "/$ref", "$ref must be a string")
+            self._path_item_refs.append((out, pointer, self.doc_uri))
         return out
 
     def operation(self, node, pointer):
@@ -262,41 +369,59 @@ class Downgrader:
             out[key] = convert(value, join_pointer(pointer, key)) if convert else value
         return out
 
+    def _lenient_map(self, section):
+        """A map of ``section`` objects or references; anything else is copied (3.0 tools read it as before)."""
+        convert = self._component_items[section]
+
+        def convert_map(node, pointer):
+            if not isinstance(node, dict) or not any(isinstance(v, dict) and "$ref" in v for v in node.values()):
+                return node  # no reference in it: copied (the usual case, and the cheap one)
+            return self._map_of(node, pointer, section, convert)
+        return convert_map
+
     def _map(self, convert, what):
         return lambda node, pointer: self._map_of(node, pointer, what, convert)
 
     def _field_converters(self):
         """What each object holds that needs converting, built once per conversion."""
         schema = self._schemas.convert
-        headers = self._map(self._or_ref(self.header), "headers")
+        # One converter per components section: also used for targets bundled from other files.
+        self._component_items = {
+            "schemas": schema,
+            "responses": self._or_ref(self.response, "responses"),
+            "parameters": self.parameter_or_ref,
+            "examples": self._or_ref(_copy_value, "examples"),
+            "requestBodies": self._or_ref(self.request_body, "requestBodies"),
+            "headers": self._or_ref(self.header, "headers"),
+            "securitySchemes": self._or_ref(self.security_scheme, "securitySchemes"),
+            "links": self._or_ref(_copy_value, "links"),
+            "callbacks": self._or_ref(self.callback, "callbacks"),
+        }
+        headers = self._map(self._component_items["headers"], "headers")
         content = self._map(self.media_type, "content")
-        self._with_content = {"schema": schema, "content": content}
-        self._media_fields = {"schema": schema, "encoding": self._map(self.encoding, "encoding")}
+        examples = self._lenient_map("examples")
+        self._with_content = {"schema": schema, "content": content, "examples": examples}
+        self._media_fields = {"schema": schema, "encoding": self._map(self.encoding, "encoding"),
+                              "examples": examples}
         self._encoding_fields = {"headers": headers}
-        self._response_fields = {"headers": headers, "content": content}
+        self._response_fields = {"headers": headers, "content": content,
+                                 "links": self._lenient_map("links")}
         self._operation_fields = {
             "parameters": self.parameters,
-            "requestBody": self._or_ref(self.request_body),
+            "requestBody": self._component_items["requestBodies"],
             "responses": self.responses,
-            "callbacks": self._map(self._or_ref(self.callback), "callbacks"),
+            "callbacks": self._map(self._component_items["callbacks"], "callbacks"),
             "security": self.security,
         }
         # components/pathItems is handled apart: it is renamed and kept for inlining.
-        self._component_fields = {
-            "schemas": self._map(schema, "schemas"),
-            "responses": self._map(self._or_ref(self.response), "responses"),
-            "parameters": self._map(self.parameter_or_ref, "parameters"),
-            "requestBodies": self._map(self._or_ref(self.request_body), "requestBodies"),
-            "headers": self._map(self._or_ref(self.header), "headers"),
-            "securitySchemes": self._map(self._or_ref(self.security_scheme), "securitySchemes"),
-            "callbacks": self._map(self._or_ref(self.callback), "callbacks"),
-        }
+        self._component_fields = dict(
+            (section, self._map(convert, section)) for section, convert in self._component_items.items())
 
     def parameter(self, node, pointer):
         return self._fields(node, pointer, "a parameter", self._with_content)
 
     def parameter_or_ref(self, node, pointer):
-        return self._or_ref(self.parameter)(node, pointer)
+        return self._or_ref(self.parameter, "parameters")(node, pointer)
 
     def header(self, node, pointer):
         return self._fields(node, pointer, "a header", self._with_content)
@@ -311,7 +436,7 @@ class Downgrader:
         return self._fields(node, pointer, "an encoding", self._encoding_fields)
 
     def responses(self, node, pointer):
-        return self._map_of(node, pointer, "responses", self._or_ref(self.response))
+        return self._map_of(node, pointer, "responses", self._component_items["responses"])
 
     def response(self, node, pointer):
         out = self._fields(node, pointer, "a response", self._response_fields)
@@ -320,13 +445,19 @@ class Downgrader:
             self.warn(pointer, "a response needs a description: added an empty one", lossy=False)
         return out
 
-    def reference(self, node, pointer):
+    def reference(self, node, pointer, section):
         """A Reference Object outside schemas: 3.0 allows no summary/description beside $ref."""
         siblings = [k for k in node if k != "$ref"]
         if siblings:
             self.warn(pointer, "a 3.0 reference takes no sibling fields: dropped %s"
                       % ", ".join(sorted(map(str, siblings))))
-        return self.record_ref({"$ref": node["$ref"]})
+        if not isinstance(node["$ref"], str):
+            raise DowngradeError(pointer + "/$ref", "$ref must be a string")
+        saved, self.base = self.base, self.doc_uri  # Reference Objects resolve against their document
+        try:
+            return self.record_ref({"$ref": node["$ref"]}, pointer + "/$ref", section)
+        finally:
+            self.base = saved
 
     def security(self, node, pointer):
         """Security requirements: 3.0 allows scopes only for oauth2 and openIdConnect."""
@@ -374,42 +505,194 @@ class Downgrader:
 
     # -- after the walk ----------------------------------------------------
     def _finish(self, out):
-        if self._hoisted:
+        """Resolve every reference (bundling other files' targets), place the new components, rewrite."""
+        self._out = out
+        resolved = []
+        refs_done = items_done = 0
+        # Bundling a target converts it, which may add references: both lists can grow.
+        components = out.get("components") if isinstance(out.get("components"), dict) else {}
+        while refs_done < len(self._refs) or items_done < len(self._path_item_refs):
+            if refs_done < len(self._refs):
+                holder, key, base, pointer, section = self._refs[refs_done]
+                refs_done += 1
+                ref = holder[key]
+                if base == self.root_uri and _names_a_component(ref, components):
+                    continue  # the common case: a component of this document, which keeps its place
+                resolved.append((holder, key, pointer, self._target(ref, base, pointer, section)))
+            else:
+                item, pointer, doc_uri = self._path_item_refs[items_done]
+                items_done += 1
+                self._target(item["$ref"], doc_uri, pointer + "/$ref", "pathItems")
+        if self._hoisted or self._bundled:
             components = out.setdefault("components", {})
-            schemas = components.setdefault("schemas", {})
-            schemas.update(self._hoisted)
-        for ref_node in self._refs:
-            ref_node["$ref"] = self._rewrite_ref(ref_node["$ref"])
+            for section, entries in [("schemas", self._hoisted)] + sorted(self._bundled.items()):
+                if entries:
+                    components.setdefault(section, {}).update(entries)
+        for holder, key, pointer, target in resolved:
+            ref = holder[key]
+            place = self._output_pointer(target, ref, pointer)
+            if not (target == ("root", place) and ref.startswith("#")):  # unchanged targets keep their spelling
+                holder[key] = "#" + quote(place, safe="/~!$&'()*+,;=:@-._")
+        count = len(self._refs)
         self._inline_path_item_refs()
+        if len(self._refs) != count:
+            raise DowngradeError("/", "a path item bundled from another file refers to yet another file: "
+                                 "bundle those path items into the source document first")
 
-    def _rewrite_ref(self, ref):
-        if not isinstance(ref, str) or not ref.startswith("#/") or not self._moved:
-            return ref
-        tokens = ref[1:].split("/")[1:]
-        # The longest moved prefix wins (a $defs inside a moved $defs).
+    def _target(self, ref, base, pointer, section):
+        """The place ``ref`` points to: ('root', pointer in the source) or ('out', output pointer).
+
+        Raises DowngradeError at ``pointer`` for a target that is missing, remote, or a file that
+        cannot be read; targets in other files are converted and bundled into components.
+        """
+        doc_uri, target = self._locate(ref, base, pointer)
+        if doc_uri == self.root_uri:
+            _source_node(self._documents[doc_uri][0], target, ref, pointer)
+            return ("root", target)
+        document, prefix = self._documents[doc_uri]
+        key = prefix + target
+        if key not in self._targets:
+            node = _source_node(document, target, ref, pointer)
+            tokens = [unescape_token(t) for t in target.split("/")[1:]]
+            stem = os.path.splitext(os.path.basename(doc_uri))[0]
+            name = self.unique_name(tokens[-1] if tokens else stem, stem)
+            self._targets[key] = join_pointer("/components", section, name)
+            saved = (self.base, self.doc_uri, self.prefix)
+            self.base, self.doc_uri, self.prefix = doc_uri, doc_uri, prefix
+            try:
+                if section == "pathItems":
+                    converted = self.path_item(node, key)
+                    self._path_items[name] = converted
+                    self._targets[key] = join_pointer("/components/pathItems", name)
+                else:
+                    converted = self._component_items[section](node, key)
+                    entries = self._hoisted if section == "schemas" else self._bundled.setdefault(section, {})
+                    entries[name] = converted
+            finally:
+                self.base, self.doc_uri, self.prefix = saved
+            self.warn(pointer, "%r bundled from %s into components/%s/%s" % (ref, prefix.rstrip("#"), section, name),
+                      lossy=False)
+        return ("out", self._targets[key])
+
+    def _locate(self, ref, base, pointer):
+        """(document uri, JSON pointer in it) of the target of ``ref``, resolved as JSON Schema 2020-12 does."""
+        if not isinstance(ref, str):
+            raise DowngradeError(pointer, "$ref must be a string")
+        uri, _, fragment = _join_uri(base, ref).partition("#")
+        fragment = unquote(fragment)
+        if uri in self._resources:
+            doc_uri, resource_pointer = self._resources[uri]
+        elif uri.startswith("file:") and self._source_path:
+            doc_uri, resource_pointer = self._load(uri, ref, pointer), ""
+        elif not urlsplit(ref).scheme and not self._source_path:
+            raise DowngradeError(pointer, "$ref %r points to another file, and the document was not read from a "
+                                 "file: convert it from its path (src) so that the file can be bundled" % ref)
+        else:
+            raise DowngradeError(pointer, "$ref %r points outside the document (%s): remote references are not "
+                                 "fetched; copy the target into components" % (ref, uri))
+        if fragment and not fragment.startswith("/"):
+            found = self._anchors.get((uri, fragment))
+            if found is None:
+                raise DowngradeError(pointer, "$ref %r: no $anchor %r in %s" % (
+                    ref, fragment, "this document" if uri == self.root_uri else uri))
+            return found
+        return doc_uri, resource_pointer + fragment
+
+    def _load(self, uri, ref, pointer):
+        """Read the file ``uri`` names (inside the reference root) once; returns its document uri."""
+        if uri in self._documents:
+            return uri
+        path = os.path.realpath(_uri_path(uri))
+        root = self._ref_root
+        if os.path.commonpath([path, root]) != root:
+            raise DowngradeError(pointer, "$ref %r resolves to %s, outside %s: refused" % (ref, path, root))
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read().decode("utf-8")
+            document, _ = load_document(text, os.path.relpath(path, root))
+        except (IOError, OSError, UnicodeError, DocumentError) as exc:
+            raise DowngradeError(pointer, "$ref %r: cannot read %s: %s" % (ref, os.path.relpath(path, root), exc))
+        prefix = os.path.relpath(path, os.path.dirname(self._source_path)).replace(os.sep, "/") + "#"
+        self._documents[uri] = (document, prefix)
+        self._resources[uri] = (uri, "")
+        return uri
+
+    def unique_name(self, wanted, qualifier):
+        """A components name (safe characters) that no source or new component uses yet."""
+        if not self._names:
+            components = (self._documents[self.root_uri][0] or {}).get("components")
+            for section in (components.values() if isinstance(components, dict) else ()):
+                if isinstance(section, dict):
+                    self._names.update(map(str, section))
+        candidates = [wanted, "%s_%s" % (qualifier, wanted)] if qualifier else [wanted]
+        candidates = [COMPONENT_NAME_UNSAFE.sub("_", str(c)) for c in candidates]
+        name, counter = candidates[-1], 2
+        for candidate in candidates:
+            if candidate not in self._names:
+                name = candidate
+                break
+        else:
+            while "%s_%d" % (candidates[-1], counter) in self._names:
+                counter += 1
+            name = "%s_%d" % (candidates[-1], counter)
+        self._names.add(name)
+        return name
+
+    def _output_pointer(self, target, ref, pointer):
+        """Where the target of a reference is in the 3.0 document."""
+        kind, place = target
+        if kind == "out":
+            return place
+        tokens = place.split("/")
+        if len(tokens) == 4 and tokens[1] == "components" and tokens[2] != "pathItems":
+            return place  # components keep their names: the common case needs no search
+        node = self.nodes.get(place)
+        if node is not None:  # a schema: found by identity, wherever the conversion put it
+            found = self._output_index().get(id(node))
+            if found is not None:
+                return found
+        else:
+            moved = self._moved_pointer(place)
+            if _pointer_exists(self._out, moved):
+                return moved
+        raise DowngradeError(pointer, "$ref %r: its target %s has no place of its own in the 3.0 document "
+                             "(the conversion merged it); point to a named schema instead" % (ref, place))
+
+    def _moved_pointer(self, pointer):
+        """``pointer`` after whole objects moved (webhooks, pathItems): the longest moved prefix wins."""
+        tokens = pointer.split("/")[1:]
         for end in range(len(tokens), 0, -1):
             prefix = "/" + "/".join(tokens[:end])
             if prefix in self._moved:
                 rest = "/".join(tokens[end:])
-                return "#" + self._moved[prefix] + ("/" + rest if rest else "")
-        return ref
+                return self._moved[prefix] + ("/" + rest if rest else "")
+        return pointer
+
+    def _output_index(self):
+        """id(mapping) -> JSON pointer for every mapping of the output (first place wins)."""
+        if self._index is None:
+            self._index = {}
+            stack = [(self._out, "")]
+            while stack:
+                node, pointer = stack.pop()
+                if isinstance(node, dict):
+                    self._index.setdefault(id(node), pointer or "/")
+                    stack.extend((v, join_pointer(pointer, k)) for k, v in reversed(list(node.items())))
+                elif isinstance(node, list):
+                    stack.extend((v, join_pointer(pointer, i)) for i, v in reversed(list(enumerate(node))))
+        return self._index
 
     def _inline_path_item_refs(self):
         """3.0 has no components.pathItems: replace such references by a copy of the item."""
-        prefix = "#/components/pathItems/"
-        moved_prefix = "#/components/x-pathItems/"
-        for item, pointer in self._path_item_refs:
+        for item, pointer, doc_uri in self._path_item_refs:
             resolved, seen = item, set()
             while "$ref" in resolved:
                 ref = resolved["$ref"]
-                if not isinstance(ref, str):
-                    raise DowngradeError(pointer + "/$ref", "a $ref must be a string")
-                name = None
-                for known in (prefix, moved_prefix):
-                    if ref.startswith(known):
-                        name = unescape_token(ref[len(known):])
-                if name is None:
-                    break  # an external or other reference: 3.0 path items may $ref those
+                kind, place = self._target(ref, doc_uri, pointer + "/$ref", "pathItems")
+                tokens = [unescape_token(t) for t in place.split("/")[1:]]
+                if kind == "root" and tokens[:2] != ["components", "pathItems"]:
+                    break  # another path item of this document: 3.0 path items may $ref it
+                name = tokens[2] if len(tokens) == 3 else None
                 if name in seen or name not in self._path_items:
                     raise DowngradeError(pointer + "/$ref", "cannot resolve %r%s" % (
                         ref, " (a reference cycle)" if name in seen else ""))
@@ -426,18 +709,72 @@ class Downgrader:
                 item.update(resolved)
 
 
+def _names_a_component(ref, components):
+    """True for '#/components/<section>/<name>' naming an existing (converted) component, pathItems aside."""
+    if not isinstance(ref, str) or not ref.startswith("#/components/") or "~" in ref or "%" in ref:
+        return False
+    parts = ref.split("/")
+    if len(parts) != 4 or parts[2] == "pathItems":
+        return False
+    section = components.get(parts[2])
+    return isinstance(section, dict) and parts[3] in section
+
+
+def _copy_value(node, pointer):  # pylint: disable=unused-argument
+    """Examples and links hold no schema: copied as they are."""
+    return node
+
+
+def _file_uri(path):
+    """file:// URI of an absolute path."""
+    return "file://" + quote(path.replace(os.sep, "/") if path.startswith("/") else "/" + path.replace(os.sep, "/"))
+
+
+def _uri_path(uri):
+    return unquote(urlsplit(uri).path)
+
+
+def _join_uri(base, ref):
+    """RFC 3986 resolution; a fragment-only reference keeps any base (urljoin drops non-hierarchical ones)."""
+    if ref.startswith("#"):
+        return base.partition("#")[0] + ref
+    return urljoin(base, ref)
+
+
+def _source_node(document, pointer, ref, at):
+    """The node at ``pointer`` in ``document``; DowngradeError at ``at`` when there is none."""
+    node = document
+    for token in pointer.split("/")[1:]:
+        token = unescape_token(token)
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            raise DowngradeError(at, "$ref %r: its target %s does not exist" % (ref, pointer or "/"))
+    return node
+
+
+def _pointer_exists(document, pointer):
+    try:
+        _source_node(document, pointer, "", "")
+    except DowngradeError:
+        return False
+    return True
+
+
 class _SchemaConverter:
     """Converts one Schema Object (and what it holds) from JSON Schema 2020-12 to 3.0."""
 
     def __init__(self, owner):
         self.owner = owner
-        self._hoisted_names = set()
 
     def warn(self, pointer, message, lossy=True):
         self.owner.warn(pointer, message, lossy)
 
     # -- entry --------------------------------------------------------------
     def convert(self, node, pointer):
+        """The 3.0 form of the 3.1 schema ``node`` found at ``pointer`` (recorded for $ref resolution)."""
         if node is True:
             return {}
         if node is False:
@@ -445,6 +782,10 @@ class _SchemaConverter:
         if not isinstance(node, dict):
             raise DowngradeError(pointer, "a schema must be a mapping or a boolean, not %s"
                                  % type(node).__name__)
+        owner = self.owner
+        saved_base = owner.base
+        if not ID_KEYWORDS.isdisjoint(node):
+            owner.base = owner.register_schema_ids(node, pointer)  # until the end of this schema
         out = {}
         extra_all_of = []
         for key, value in node.items():
@@ -452,12 +793,24 @@ class _SchemaConverter:
             key_text = str(key)
             if key_text.startswith("x-") or key in PLAIN_30_KEYWORDS:
                 out[key] = value
+            elif key in INTEGER_KEYWORDS:
+                # 3.0 reads these as draft-4 integers, where 5.0 is not one
+                out[key] = int(value) if isinstance(value, float) and value.is_integer() else value
             elif key == "$ref":
                 if not isinstance(value, str):
                     raise DowngradeError(sub, "$ref must be a string")
                 out[key] = value
             elif key in ("allOf", "anyOf", "oneOf"):
                 out[key] = self._list_of_schemas(value, sub)
+                if "discriminator" in node:
+                    self._plain_ref_branches(out[key], sub)
+            elif key == "discriminator":
+                out[key] = self._discriminator(value, sub)
+            elif key == "nullable":
+                out["x-oas31-nullable"] = value
+                self.warn(sub, "'nullable' is not a 3.1 keyword: 3.1 ignores it, so null is refused here and "
+                               "in the 3.0 result too; kept as x-oas31-nullable. If null is meant, write "
+                               "type: [<type>, 'null']", lossy=False)
             elif key == "not":
                 out[key] = self.convert(value, sub)
             elif key == "properties":
@@ -472,7 +825,7 @@ class _SchemaConverter:
                 if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
                     raise DowngradeError(sub, "required must be a list of property names")
                 if value:
-                    out[key] = value
+                    out[key] = list(dict.fromkeys(value)) if len(set(value)) < len(value) else value
             elif key in ANNOTATIONS_TO_EXTENSIONS:
                 out[ANNOTATIONS_TO_EXTENSIONS[key]] = value
             elif key in ("$defs", "definitions"):
@@ -489,7 +842,7 @@ class _SchemaConverter:
 
         if "enum" in out and not isinstance(out["enum"], list):
             raise DowngradeError(pointer + "/enum", "enum must be a list of values")
-        self._type(node, out, pointer)
+        null_only = self._type(node, out, pointer)
         self._const(node, out, pointer)
         self._exclusive_bounds(node, out, pointer)
         self._examples(node, out, pointer)
@@ -500,14 +853,27 @@ class _SchemaConverter:
         self._to_extension(node, out, pointer, UNSUPPORTED_ASSERTIONS)
         extra_all_of += self._dependencies(node, pointer)
         extra_all_of += self._conditional(node, pointer)
-        self._nullable_branches(node, out, pointer)
-        if "enum" in out and None in out["enum"] and "type" in out:
-            out["nullable"] = True
+        if "anyOf" in node or "oneOf" in node:
+            self._null_branches(node, out, pointer)
+        if null_only:  # type 'null' alone: nothing but null, whatever enum/const said
+            out["enum"] = [None] if "enum" not in out or None in out["enum"] else []
+        if out.get("enum") == []:  # 3.0 wants at least one value: the same "nothing" said otherwise
+            del out["enum"]
+            extra_all_of.append({"not": {}})
+            self.warn(pointer + "/enum", "an empty enum accepts nothing; 3.0 needs at least one value: written "
+                                         "as not: {}", lossy=False)
         if out.get("type") == "array" and "items" not in out:
             out["items"] = {}
+        if "default" in out and "type" in out:
+            self._default(out, pointer)
         if extra_all_of:
             out["allOf"] = list(out.get("allOf", [])) + extra_all_of
-        return self._ref_siblings(out)
+        out = self._ref_siblings(out, pointer)
+        if "allOf" in out and "required" in out and "allOf" not in node:
+            _required_into_all_of(out)
+        owner.base = saved_base
+        owner.nodes[pointer] = out
+        return out
 
     # -- containers -----------------------------------------------------------
     def _list_of_schemas(self, value, pointer):
@@ -531,26 +897,20 @@ class _SchemaConverter:
         else:
             base = "_".join(t for t in owner_tokens[-3:] if t not in ("schema", "content", "properties"))
         for name, schema in value.items():
-            new_name = self._unique(COMPONENT_NAME_UNSAFE.sub("_", "%s_%s" % (base, name) if base else str(name)))
-            self.owner._moved[join_pointer(pointer, name)] = join_pointer("/components/schemas", new_name)
+            new_name = self.owner.unique_name("%s_%s" % (base, name) if base else str(name), "")
             self.owner._hoisted[new_name] = self.convert(schema, join_pointer(pointer, name))
         self.warn(pointer, "$defs moved to components/schemas (%s) and references rewritten"
                   % ", ".join(sorted(map(str, value))), lossy=False)
 
-    def _unique(self, name):
-        candidate, counter = name, 2
-        while candidate in self._hoisted_names:
-            candidate = "%s_%d" % (name, counter)
-            counter += 1
-        self._hoisted_names.add(candidate)
-        return candidate
-
     # -- keyword rules --------------------------------------------------------
     def _type(self, node, out, pointer):
+        """type -> 3.0 type (+ nullable beside it, the only place 3.0.3 reads it). True for type 'null' alone."""
         if "type" not in node:
-            return
+            return False
         declared = node["type"]
         types = declared if isinstance(declared, list) else [declared]
+        if not types:
+            raise DowngradeError(pointer + "/type", "type must name at least one type")
         for t in types:
             if t not in JSON_TYPES:
                 raise DowngradeError(pointer + "/type", "unknown type %r (expected one of %s)"
@@ -564,16 +924,15 @@ class _SchemaConverter:
             out["nullable"] = True
         if len(kept) == 1:
             out["type"] = kept[0]  # replaces the placeholder, in its place
-            return
+            return False
         del out["type"]
-        if not kept:  # only null
-            if "enum" not in out and "const" not in node:
-                out["enum"] = [None]
-        else:
-            branches = [dict(type=t, nullable=True) if has_null else {"type": t} for t in kept]
-            if has_null:
-                del out["nullable"]
-            self._add_alternatives(out, branches)
+        if not kept:  # only null: no 3.0 type says it; enum [null] does (nullable for pre-3.0.3 readers)
+            return True
+        branches = [dict(type=t, nullable=True) if has_null else {"type": t} for t in kept]
+        if has_null:
+            del out["nullable"]
+        self._add_alternatives(out, branches)
+        return False
 
     @staticmethod
     def _add_alternatives(out, branches):
@@ -590,8 +949,8 @@ class _SchemaConverter:
             self.warn(pointer + "/const", "const %r is not in the enum beside it: the enum was replaced by "
                       "the const" % (value,))
         out["enum"] = [value]
-        if value is None:
-            out["nullable"] = True
+        if value is None and "type" not in out:
+            out["nullable"] = True  # no effect in 3.0.3 without type; lets older readers accept the null
 
     def _exclusive_bounds(self, node, out, pointer):
         for exclusive, inclusive, stricter in (("exclusiveMinimum", "minimum", lambda a, b: a > b),
@@ -754,36 +1113,85 @@ class _SchemaConverter:
             {"allOf": [negated, otherwise]} if otherwise is not None else negated,
         ]}]
 
-    def _nullable_branches(self, node, out, pointer):
-        """anyOf/oneOf with a null branch -> the other branches + nullable: true."""
+    def _null_branches(self, node, out, pointer):
+        """anyOf/oneOf with a null branch: the union is kept, each branch accepting null as in 3.1.
+
+        The null branch was converted like any schema (to ``{nullable: true, enum: [null]}``). Only
+        exact simplifications: one plain typed branch beside it is merged into ``type: X, nullable``;
+        with a discriminator, the named schemas keep it in an inner union and null stays outside
+        (3.0 validators let a discriminator refuse anything that is not an object).
+        """
         for keyword in ("anyOf", "oneOf"):
             branches = node.get(keyword)
-            if not isinstance(branches, list) or not any(_is_null_only_schema(b) for b in branches):
+            if not isinstance(branches, list):
                 continue
-            kept = [c for b, c in zip(branches, out[keyword]) if not _is_null_only_schema(b)]
-            out["nullable"] = True
-            if not kept:
+            nulls = [i for i, b in enumerate(branches) if _is_null_only_schema(b)]
+            if not nulls:
+                continue
+            converted = out[keyword]
+            others = [c for i, c in enumerate(converted) if i not in nulls]
+            if len(others) == 1 and _mergeable_with_null(others[0], out):
                 del out[keyword]
-                out.setdefault("enum", [None])
-            elif len(kept) == 1:
-                del out[keyword]
-                only = kept[0]
-                clash = set(only) & set(out)
-                if "$ref" in only or "allOf" in only or clash:
-                    out["allOf"] = [only] + list(out.get("allOf", []))
-                else:
-                    out.update(only)
-                    out["nullable"] = True
-            else:
-                out[keyword] = kept
+                out.update(others[0])
+                out["nullable"] = True
+                if "enum" in others[0] and None not in out["enum"]:
+                    out["enum"] = list(out["enum"]) + [None]
+            elif "discriminator" in out and others:
+                inner = {keyword: others, "discriminator": out.pop("discriminator")}
+                out[keyword] = [inner] + [converted[i] for i in nulls]
+                self.warn(join_pointer(pointer, "discriminator"), "null kept outside the discriminator's %s "
+                          "(a 3.0 discriminator refuses what is not an object): %s: [{%s: <the named schemas>, "
+                          "discriminator}, <null>]" % (keyword, keyword, keyword), lossy=False)
 
-    def _ref_siblings(self, out):
+    def _plain_ref_branches(self, branches, pointer):
+        """A discriminator maps to named schemas: a branch that is a $ref plus annotations becomes the $ref."""
+        for index, branch in enumerate(branches):
+            wrapped = branch.get("allOf") if isinstance(branch, dict) else None
+            if not (isinstance(wrapped, list) and len(wrapped) == 1 and isinstance(wrapped[0], dict)
+                    and list(wrapped[0]) == ["$ref"]):
+                continue
+            extra = [k for k in branch if k != "allOf"]
+            if all(k in ANNOTATION_KEYWORDS or str(k).startswith("x-") for k in extra):
+                branches[index] = wrapped[0]
+                self.warn(join_pointer(pointer, index), "a discriminator branch must be a plain $ref in 3.0: "
+                          "dropped its annotations %s" % ", ".join(sorted(map(str, extra))), lossy=False)
+
+    def _discriminator(self, value, pointer):
+        """A copy whose mapping references are resolved like any $ref (a plain name stays a name)."""
+        if not isinstance(value, dict) or not isinstance(value.get("propertyName"), str):
+            raise DowngradeError(pointer, "a discriminator needs a propertyName")
+        out = dict(value)
+        mapping = value.get("mapping")
+        if mapping is not None:
+            if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+                raise DowngradeError(pointer + "/mapping", "must map values to schema names or references")
+            out["mapping"] = dict(mapping)
+            components = (self.owner.source_document().get("components") or {})
+            names = components.get("schemas") if isinstance(components, dict) else None
+            names = names if isinstance(names, dict) else {}
+            for name, target in mapping.items():
+                if "#" in target or "/" in target or target not in names:  # a reference, not a schema name
+                    self.owner.record_ref(out["mapping"], join_pointer(pointer, "mapping", name), key=name)
+        return out
+
+    def _default(self, out, pointer):
+        """3.0 validators check a default against its schema (3.1 does not): a mismatch moves to x-default."""
+        value = out["default"]
+        matches = (value is None and out.get("nullable") is True) or _has_json_type(value, out["type"])
+        if matches and "enum" in out:
+            matches = any(value == v and type(value) is type(v) for v in out["enum"])
+        if not matches:
+            out["x-default"] = out.pop("default")
+            self.warn(pointer + "/default", "the default value does not match its schema (3.1 does not check "
+                      "it, 3.0 validators do): kept as x-default", lossy=False)
+
+    def _ref_siblings(self, out, pointer):
         """3.0 ignores what stands beside $ref: move the reference into allOf."""
         if "$ref" not in out:
             return out
         if len(out) == 1:
-            return self.owner.record_ref(out)
-        ref = self.owner.record_ref({"$ref": out.pop("$ref")})
+            return self.owner.record_ref(out, pointer + "/$ref")
+        ref = self.owner.record_ref({"$ref": out.pop("$ref")}, pointer + "/$ref")
         result = {"allOf": [ref] + list(out.pop("allOf", []))}
         result.update(out)
         return result
@@ -804,17 +1212,22 @@ HANDLED_BELOW = frozenset((
 ))
 
 
-def downgrade(document):
+def downgrade(document, source=None, ref_root=None):
     """Convert an OpenAPI 3.1 document to 3.0.3.
 
-    Returns ``(converted, warnings, source_version)``. 3.0.x and 2.0 documents are
-    returned as they are (the same object) with no warnings. Raises
-    ``DocumentError``/``DowngradeError`` with a JSON pointer for what cannot be converted.
+    ``source`` is the path the document was read from: relative references to other files are
+    resolved against it and bundled, from files under ``ref_root`` only (default: the source's
+    directory). Without it such references are refused.
+
+    Returns ``(converted, warnings, source_version)``; each warning is a mapping with ``pointer``,
+    ``message`` and ``lossy``. 3.0.x and 2.0 documents are returned as they are (the same object)
+    with no warnings. Raises ``DocumentError``/``DowngradeError`` with a JSON pointer for what
+    cannot be converted (a reference whose target is missing or cannot be bundled among them).
     """
     version = openapi_version(document)
     if not version.startswith("3.1"):
         return document, [], version
-    converter = Downgrader()
+    converter = Downgrader(source, ref_root)
     return converter.document(document), converter.warnings, version
 
 

@@ -22,6 +22,13 @@ description:
     bounds, C($ref) with siblings, C(if)/C(then)/C(else), C(dependentRequired), C($defs), ...). What it
     cannot is kept under an C(x-) extension and reported in RV(conversion_warnings) with its JSON pointer; a warning
     with C(lossy=true) means the 3.0 document accepts or describes something the 3.1 one did not.
+  - C(null) is accepted by the result exactly where the 3.1 document accepts it, whatever the composition
+    (C(anyOf)/C(oneOf)/C(allOf), C($ref)s, discriminators).
+  - References are resolved as JSON Schema 2020-12 resolves them (C($id), C($anchor), C($defs) anywhere) and
+    written as 3.0 pointers to the same targets. A relative reference to another file is bundled: read relative
+    to O(src), converted and placed in C(components). A reference that cannot be resolved (missing target,
+    remote URL, file outside O(ref_root)) fails the task with the JSON pointer of the C($ref); the document is
+    never printed.
   - Optionally applies the import fixes a live webMethods 10.15 gateway needs, as a separate reported step.
 author:
   - STOA platform team (@stoa-platform)
@@ -39,6 +46,11 @@ options:
       - The source document, as a JSON or YAML string or as a mapping.
       - Exactly one of O(src) and O(content) is required.
     type: raw
+  ref_root:
+    description:
+      - Relative references in O(src) may bundle files under this directory only (symbolic links resolved).
+      - Defaults to the directory of O(src). With O(content), references to other files are refused.
+    type: path
   dest:
     description:
       - Where to write the converted document. The file is rewritten only when its content would change.
@@ -206,6 +218,7 @@ def main():
         argument_spec=dict(
             src=dict(type="path"),
             content=dict(type="raw"),
+            ref_root=dict(type="path"),
             dest=dict(type="path"),
             format=dict(type="str", choices=["json", "yaml"]),
             strict=dict(type="bool", default=False),
@@ -223,7 +236,8 @@ def main():
 
     try:
         document, source_text, source_format = read_source(module)
-        result_document, warnings, source_version = downgrade(document)
+        result_document, warnings, source_version = downgrade(document, module.params["src"],
+                                                              module.params["ref_root"])
     except DocumentError as exc:
         module.fail_json(msg="cannot convert the OpenAPI document: %s" % to_native(exc))
 
@@ -243,7 +257,10 @@ def main():
 
     # Validated before the gateway fixes: those make it 10.15-flavoured, not standard 3.0.
     if module.params["validate"] and (converted or source_version.startswith("3.0")):
-        errors = openapi30_errors(result_document)
+        try:
+            errors = openapi30_errors(result_document)
+        except DocumentError as exc:
+            module.fail_json(msg="cannot validate the result: %s" % to_native(exc), **result)
         if errors:
             module.fail_json(msg="the result is not valid OpenAPI 3.0: %s" % "; ".join(errors), **result)
 
