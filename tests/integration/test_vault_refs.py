@@ -33,14 +33,14 @@ def resolver(env, **overrides):
 @pytest.mark.parametrize("text, mount, path, key", [
     ("vault:secret/data/dev/payment-backend#client_secret", "secret", "dev/payment-backend", "client_secret"),
     ("vault:kv/data/a/b/c#k", "kv", "a/b/c", "k"),
-    ("vault:secret/dev/x#k", "secret", "dev/x", "k"),
 ])
 def test_references_parse(text, mount, path, key):
     ref = parse_reference(text)
     assert (ref.mount, ref.path, ref.key) == (mount, path, key)
 
 
-@pytest.mark.parametrize("text", ["secret/data/x#k", "vault:secret/data/x", "vault:secret/data/x#", "vault:#k", None])
+@pytest.mark.parametrize("text", ["secret/data/x#k", "vault:secret/data/x", "vault:secret/data/x#", "vault:#k", None,
+                                  "vault:secret/dev/x#k", "vault:secret/data//x#k"])
 def test_malformed_references_say_what_is_expected(text):
     with pytest.raises(VaultRefError, match="expected vault:<mount>/data/<path>#<key>"):
         parse_reference(text)
@@ -63,6 +63,28 @@ def test_every_failure_names_its_reference_and_never_a_value(vault):
     assert "secret/data/test/refs/backend#nokey: the secret has no key 'nokey'" in message
     assert "secret/data/test/refs/missing#password: no secret at" in message
     assert value not in message
+
+
+def test_a_mount_that_is_not_kv_version_2_says_so(vault):
+    env, client, _value = vault
+    mounts = client.sys.list_mounted_secrets_engines()["data"]
+    suffix = secrets.token_hex(4)
+    kv1, transit = "stoa-test-kv1-" + suffix, "stoa-test-transit-" + suffix
+    assert kv1 + "/" not in mounts
+    client.sys.enable_secrets_engine("kv", path=kv1, options={"version": "1"})
+    client.sys.enable_secrets_engine("transit", path=transit)
+    try:
+        client.secrets.kv.v1.create_or_update_secret(path="a/b", secret={"k": "v"}, mount_point=kv1)
+        with pytest.raises(VaultRefError) as caught:
+            resolve_all(resolver(env), [f"vault:{kv1}/data/a/b#k", f"vault:{transit}/data/a#k",
+                                        f"vault:nothing-{suffix}/data/a#k"])
+        message = str(caught.value)
+        assert f"the mount {kv1}/ is KV version 1; references read KV version 2" in message
+        assert f"the mount {transit}/ is a transit secrets engine, not KV version 2" in message
+        assert f"nothing-{suffix}/data/a#k: no secret" in message or f"mounted at nothing-{suffix}/" in message
+    finally:
+        client.sys.disable_secrets_engine(kv1)
+        client.sys.disable_secrets_engine(transit)
 
 
 def test_a_denied_read_says_denied(vault):

@@ -32,7 +32,8 @@ def test_ansible_builder_create_writes_the_context(tmp_path):
     assert (build / "stoa_platform" / "galaxy.yml").exists()
     assert (build / "stoa_platform" / "plugins" / "modules" / "gateway_api.py").exists()
     requirements = (build / "requirements.txt").read_text()
-    for library in ("hvac", "python-keycloak", "confluent-kafka", "jsonschema", "openapi-spec-validator"):
+    for library in ("hvac", "python-keycloak", "confluent-kafka", "jsonschema", "openapi-spec-validator",
+                    "ruamel.yaml"):
         assert library in requirements, library
     assert "git" in (build / "bindep.txt").read_text()
 

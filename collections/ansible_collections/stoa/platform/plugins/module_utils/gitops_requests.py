@@ -36,6 +36,15 @@ try:
 except ImportError:  # pragma: no cover
     HAS_YAML = False
 
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_schemas import schema_problems
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import (  # noqa: F401 (HAS_RUAMEL: the module)
+    HAS_RUAMEL,
+    YamlFileError,
+    field_of,
+    line_of,
+    load_with_lines,
+)
+
 API_VERSION = "stoa.cab-i.com/v1"
 ACTIONS = {  # action -> (required state, new state, history action)
     "approve": ("pending", "approved", "approved"),
@@ -81,7 +90,25 @@ class Git(object):
 
     def show(self, rev, path):
         process = self.run("show", "%s:%s" % (rev, path), allow_failure=True)
-        return process.stdout.decode("utf-8") if process.returncode == 0 else None
+        return process.stdout.decode("utf-8", "replace") if process.returncode == 0 else None
+
+    def document(self, rev, path, kind):
+        """The GitOps document ``path`` at ``rev`` read by the GitOps loader and checked against the schema of
+        ``kind``, or None when the file does not exist; RequestError naming file, line and field otherwise
+        (rights and states are never read from a file the validator would refuse)."""
+        text = self.show(rev, path)
+        if text is None:
+            return None
+        try:
+            data, lines = load_with_lines(text)
+        except YamlFileError as exc:
+            raise RequestError("%s: %s" % (path, "; ".join("line %s: %s: %s" % (line, field_of(pointer), message)
+                                                        for line, pointer, message in exc.problems)))
+        found = schema_problems(kind, data)
+        if found:
+            raise RequestError("%s: %s" % (path, "; ".join("line %s: %s: %s" % (line_of(lines, p), field_of(p), m)
+                                                        for p, m in found)))
+        return data
 
     def list_files(self, rev, directory):
         process = self.run("ls-tree", "-r", "--name-only", rev, "--", directory, allow_failure=True)
@@ -124,11 +151,11 @@ class Directory(object):
 
     @classmethod
     def from_git(cls, git, rev):
-        def load(path, key):
-            text = git.show(rev, path)
-            return (yaml.safe_load(text) or {}).get(key) if text else []
-        return cls(load("iam/tenants.yaml", "tenants"), load("iam/global-admins.yaml", "admins"),
-                   load("iam/service-accounts.yaml", "serviceAccounts"))
+        def load(path, kind, key):
+            return (git.document(rev, path, kind) or {}).get(key) or []
+        return cls(load("iam/tenants.yaml", "TenantRegistry", "tenants"),
+                   load("iam/global-admins.yaml", "GlobalAdminRegistry", "admins"),
+                   load("iam/service-accounts.yaml", "ServiceAccountRegistry", "serviceAccounts"))
 
     def roles(self, actor, tenant):
         """The actor's roles for a tenant: cpi-admin, cpi, devops, viewer, automation."""
@@ -202,7 +229,7 @@ def find_request(git, rev, request_id):
         raise RequestError("%r is not a request id (PR-YYYY-NNNN)" % request_id)
     for path in git.list_files(rev, "requests/prod/%s" % match.group(1)):
         if os.path.basename(path) == request_id + ".yaml":
-            return path, yaml.safe_load(git.show(rev, path))
+            return path, git.document(rev, path, "PromotionRequest")
     raise RequestError("no promotion request %s in the repository" % request_id)
 
 

@@ -14,13 +14,18 @@ Most specific wins: an API owner can override a platform default for their API,
 and an environment file overrides the API's defaults. Placeholders:
 
 - ``${VAR}``; ``${VAR:default}`` (the default is plain text, up to the first ``}``);
+  anything else that starts with ``${`` (unterminated ``${VAR``, ``${}``, ``${1X}``, a default
+  holding ``${``) is an error, never rendered as it stands;
 - a value that is exactly one placeholder keeps the variable's YAML type (a number
   stays a number); inside a longer string it is interpolated as text;
 - variables may refer to other variables (resolved recursively; a cycle is an error);
 - ``$${`` writes a literal ``${`` (``$${VAR}`` renders as ``${VAR}``);
 - ``vault:`` references are left as they are: the module that needs a secret resolves it.
 
-Every unresolved variable is reported at once, with where it is used.
+Every unresolved variable is reported at once, with where it is used. Every file is read by the
+GitOps loader (gitops_yaml: YAML 1.2, strict, inside the checkout) and checked against its kind's
+schema; the rendered description is checked against the API schema once more (``RENDERED_API``: a
+number is a number, an origin is a string), so a variable of the wrong type stops a deploy.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,11 +35,16 @@ __metaclass__ = type
 import os
 import re
 
-from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import YamlFileError, load_with_lines
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_schemas import (
+    RENDERED_API,
+    DocumentError,
+    load_checked,
+    schema_problems,
+)
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import OutsideCheckoutError, checkout_path
 from ansible_collections.stoa.platform.plugins.module_utils.openapi_document import join_pointer
 
-PLACEHOLDER = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
-WHOLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}$")
+PLACEHOLDER_AT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 
 
 class ResolveError(Exception):
@@ -43,44 +53,106 @@ class ResolveError(Exception):
         self.unresolved = unresolved or []
 
 
-def read_yaml(path):
-    with open(path, "rb") as handle:
-        text = handle.read().decode("utf-8")
-    return load_with_lines(text)
+def _shown(fragment, limit=40):
+    return fragment if len(fragment) <= limit else fragment[:limit] + "..."
+
+
+def parse_placeholders(value):
+    """(parts, problems) of a string: parts are text or ``(name, default)`` tuples (default None when absent),
+    problems the messages of placeholders that are not well formed (unterminated ``${NAME``, ``${}``,
+    ``${1X}``, a default holding ``${``). ``$${`` is the text ``${``. The one parser of placeholders."""
+    parts, problems, start, i = [], [], 0, 0
+    while True:
+        i = value.find("${", i)
+        if i < 0:
+            break
+        if i - 1 >= start and value[i - 1] == "$":
+            parts.append(value[start:i - 1] + "${")
+            start = i = i + 2
+            continue
+        match = PLACEHOLDER_AT.match(value, i)
+        if match and "${" not in (match.group(2) or ""):
+            if start < i:
+                parts.append(value[start:i])
+            parts.append((match.group(1), match.group(2)))
+            start = i = match.end()
+            continue
+        end = value.find("}", i)
+        if end < 0:
+            problems.append("unterminated placeholder %s: it has no closing }" % _shown(value[i:]))
+        else:
+            problems.append("malformed placeholder %s: write ${NAME} or ${NAME:default} (NAME: letters, digits and _, "
+                            "not starting with a digit; a default holds no ${)" % _shown(value[i:end + 1]))
+        i += 2
+    if start < len(value):
+        parts.append(value[start:])
+    return parts, problems
+
+
+def placeholder_problems(data, pointer=""):
+    """[(json pointer, message)] of every malformed placeholder in the strings of ``data``."""
+    found = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found.extend(placeholder_problems(value, join_pointer(pointer, str(key))))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found.extend(placeholder_problems(value, join_pointer(pointer, str(index))))
+    elif isinstance(data, str) and "${" in data:
+        found.extend((pointer, message) for message in parse_placeholders(data)[1])
+    return found
+
+
+def api_relpath(tenant, api):
+    return "tenants/%s/apis/%s" % (tenant, api)
 
 
 def api_dir(root, tenant, api):
     return os.path.join(root, "tenants", tenant, "apis", api)
 
 
+def read_checked(root, relpath, kind=None):
+    """(data, lines) of a file of the checkout through the GitOps loader and its kind's schema;
+    a file that cannot be used is a :class:`ResolveError` naming every problem (file:line: field: message)."""
+    try:
+        return load_checked(root, relpath, kind)
+    except DocumentError as exc:
+        raise ResolveError(str(exc))
+    except (OSError, IOError) as exc:
+        raise ResolveError("%s cannot be read: %s" % (relpath, getattr(exc, "strerror", None) or exc))
+
+
 def variable_sources(root, tenant, api, environment):
-    """The files that give variables, lowest precedence first (missing ones skipped)."""
+    """The files that give variables, lowest precedence first (missing ones skipped), relative to ``root``."""
     candidates = [
-        os.path.join(root, "environments", environment, "config.yaml"),
-        os.path.join(api_dir(root, tenant, api), "environments", "_defaults.yaml"),
-        os.path.join(api_dir(root, tenant, api), "environments", environment + ".yaml"),
+        "environments/%s/config.yaml" % environment,
+        "%s/environments/_defaults.yaml" % api_relpath(tenant, api),
+        "%s/environments/%s.yaml" % (api_relpath(tenant, api), environment),
     ]
-    return [path for path in candidates if os.path.exists(path)]
+    return [relpath for relpath in candidates if os.path.lexists(os.path.join(root, relpath))]
 
 
 def merged_variables(root, tenant, api, environment):
-    """({name: value}, {name: file it came from})."""
+    """({name: value}, {name: file it came from}); each file is read by the GitOps loader and checked
+    against its kind's schema (ResolveError otherwise)."""
     variables, origin = {}, {}
-    for path in variable_sources(root, tenant, api, environment):
-        try:
-            data, _lines = read_yaml(path)
-        except (YamlFileError, OSError) as exc:
-            raise ResolveError("%s: %s" % (os.path.relpath(path, root), exc))
-        for name, value in ((data or {}).get("variables") or {}).items():
+    for relpath in variable_sources(root, tenant, api, environment):
+        data, _lines = read_checked(root, relpath)
+        for name, value in (data.get("variables") or {}).items():
             variables[name] = value
-            origin[name] = os.path.relpath(path, root)
+            origin[name] = relpath
     return variables, origin
 
 
 class Renderer(object):
+    """Substitutes placeholders; collects ``unresolved`` (name, pointer), ``malformed`` (pointer, message)
+    and, for each pointer whose whole value was one variable, ``sources`` (pointer -> variable name)."""
+
     def __init__(self, variables):
         self.variables = variables
         self.unresolved = []  # (variable, pointer)
+        self.malformed = []  # (pointer, message)
+        self.sources = {}  # pointer -> variable whose value it holds
         self._done = {}
 
     def variable(self, name, pointer, stack=()):
@@ -95,18 +167,17 @@ class Renderer(object):
         return value
 
     def text(self, value, pointer, stack=()):
-        whole = WHOLE.match(value)
-        if whole:
-            return self._lookup(whole.group(1), whole.group(2), pointer, stack, keep_type=True)
+        parts, problems = parse_placeholders(value)
+        self.malformed.extend((pointer, message) for message in problems)
+        if len(parts) == 1 and isinstance(parts[0], tuple):
+            name, default = parts[0]
+            if name in self.variables:
+                self.sources.setdefault(pointer, name)
+            return self._lookup(name, default, pointer, stack)
+        return "".join(part if isinstance(part, str) else str(self._lookup(part[0], part[1], pointer, stack))
+                       for part in parts)
 
-        def substitute(match):
-            if match.group(0) == "$${":
-                return "${"
-            return str(self._lookup(match.group(1), match.group(2), pointer, stack, keep_type=False))
-
-        return PLACEHOLDER.sub(substitute, value)
-
-    def _lookup(self, name, default, pointer, stack, keep_type):
+    def _lookup(self, name, default, pointer, stack):
         if name in self.variables:
             return self.variable(name, pointer, stack)
         if default is not None:
@@ -123,24 +194,46 @@ class Renderer(object):
             return self.text(node, pointer)
         return node
 
+    def rendered_problems(self, rendered, origin):
+        """[(pointer, message)]: the rendered API against its schema, each naming the variable that gave the value."""
+        found = []
+        for pointer, message in schema_problems(RENDERED_API, rendered):
+            name = next((self.sources[p] for p in sorted(self.sources, key=len, reverse=True)
+                         if pointer == p or pointer.startswith(p + "/")), None)
+            if name:
+                message += " (the value of ${%s}, from %s)" % (name, origin.get(name, "?"))
+            found.append((pointer, "after substitution: " + message))
+        return found
+
 
 def render_api(root, tenant, api, environment):
-    """The API's description for one environment: (rendered api.yaml, variables, origin of each variable)."""
-    path = os.path.join(api_dir(root, tenant, api), "api.yaml")
-    try:
-        document, _lines = read_yaml(path)
-    except (YamlFileError, OSError) as exc:
-        raise ResolveError("%s: %s" % (os.path.relpath(path, root), exc))
+    """The API's description for one environment: (rendered api.yaml, variables, origin of each variable).
+
+    Raises ResolveError when a file cannot be used, a placeholder is malformed or undefined, the rendered
+    description breaks the API schema (a variable of the wrong type), or the OpenAPI document it names
+    resolves outside the checkout."""
+    base = api_relpath(tenant, api)
+    document, _lines = read_checked(root, base + "/api.yaml", "API")
     variables, origin = merged_variables(root, tenant, api, environment)
     renderer = Renderer(variables)
     rendered = renderer.render(document)
+    where = "%s/%s in %s" % (tenant, api, environment)
+    if renderer.malformed:
+        raise ResolveError("%s: %s" % (where, "; ".join("%s at %s" % (m, p) for p, m in renderer.malformed)))
     if renderer.unresolved:
         names = sorted(set(name for name, _pointer in renderer.unresolved))
-        where = "; ".join("${%s} at %s" % (name, pointer) for name, pointer in renderer.unresolved)
-        raise ResolveError("%s/%s in %s: undefined variable%s %s (%s); define them in environments/%s/config.yaml, "
+        used = "; ".join("${%s} at %s" % (name, pointer) for name, pointer in renderer.unresolved)
+        raise ResolveError("%s: undefined variable%s %s (%s); define them in environments/%s/config.yaml, "
                            "or the API's environments/_defaults.yaml or environments/%s.yaml"
-                           % (tenant, api, environment, "s" if len(names) > 1 else "", ", ".join(names), where,
+                           % (where, "s" if len(names) > 1 else "", ", ".join(names), used,
                               environment, environment), renderer.unresolved)
+    wrong = renderer.rendered_problems(rendered, origin)
+    if wrong:
+        raise ResolveError("%s: %s" % (where, "; ".join("%s: %s" % (p or "/", m) for p, m in wrong)))
+    try:
+        checkout_path(root, "%s/%s" % (base, (rendered.get("spec") or {}).get("openapi") or "openapi.yaml"))
+    except OutsideCheckoutError as exc:
+        raise ResolveError("%s: spec.openapi: %s" % (where, exc))
     return rendered, variables, origin
 
 
@@ -189,16 +282,17 @@ def gateway_api_options(rendered, api_path):
 
 
 def referenced_aliases(root, environment, variables):
-    """The GatewayAlias documents of ``environment`` that ``*_ALIAS`` variables name."""
+    """The GatewayAlias documents of ``environment`` that ``*_ALIAS`` variables name (each file read by the
+    GitOps loader and checked against the GatewayAlias schema)."""
     wanted = set(v for k, v in variables.items() if k.endswith("_ALIAS"))
     found = []
     directory = os.path.join(root, "aliases", environment)
     for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
         if name.endswith((".yaml", ".yml")):
-            data, _lines = read_yaml(os.path.join(directory, name))
+            data, _lines = read_checked(root, "aliases/%s/%s" % (environment, name), "GatewayAlias")
             if (data.get("metadata") or {}).get("name") in wanted:
                 found.append(data)
     missing = wanted - set(a["metadata"]["name"] for a in found)
     if missing:
-        raise ResolveError("no alias named %s in aliases/%s/" % (", ".join(sorted(missing)), environment))
+        raise ResolveError("no alias named %s in aliases/%s/" % (", ".join(sorted(str(m) for m in missing)), environment))
     return found

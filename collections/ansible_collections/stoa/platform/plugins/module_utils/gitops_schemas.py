@@ -18,12 +18,31 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
+import fnmatch
+
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import (
+    YamlFileError,
+    line_of,
+    load_file,
+    problem,
+)
+from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import REFERENCE_PATTERN
+
+try:
+    from jsonschema import Draft202012Validator
+
+    HAS_JSONSCHEMA = True
+except ImportError:  # reported by the callers
+    HAS_JSONSCHEMA = False
+
 API_VERSION = "stoa.cab-i.com/v1"
 NAME = {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", "maxLength": 63}
 ENVIRONMENT = {"type": "string", "enum": ["dev", "staging", "prod"]}
 EMAIL = {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"}
 TIMESTAMP = {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$"}
-VAULT_REF = {"type": "string", "pattern": "^vault:[^/#\\s]+/(data/)?[^#\\s]+#[^#\\s]+$"}
+# The KV v2 form vault:<mount>/data/<path>#<key>: the same pattern as the vault_ref lookup and the modules.
+VAULT_REF = {"type": "string", "pattern": REFERENCE_PATTERN}
 VARIABLE_NAME = "^[A-Z][A-Z0-9_]*$"
 SCALAR = {"type": ["string", "number", "boolean"]}
 
@@ -179,3 +198,82 @@ LOCATIONS = {
     "tenants/*/apis/*/environments/*.yaml": "APIEnvironmentConfig",
     "requests/prod/*/*/*.yaml": "PromotionRequest",
 }
+
+
+def _rendered(schema):
+    """The schema of a document after substitution: fields that took a string for a ``${PLACEHOLDER}``
+    (``["integer", "string"]``) must now hold their real type."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            kinds = node.get("type")
+            if isinstance(kinds, list) and "string" in kinds and len(kinds) > 1:
+                rest = [k for k in kinds if k != "string"]
+                node["type"] = rest[0] if len(rest) == 1 else rest
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    schema["$id"] = schema["$id"].replace("/API.json", "/RenderedAPI.json")
+    schema["title"] = "API (rendered for one environment)"
+    return schema
+
+
+# An API once its placeholders are substituted (checked before anything is deployed).
+RENDERED_API = _rendered(SCHEMAS["API"])
+
+YAML11_BOOLEANS = ("yes", "no", "on", "off", "y", "n")
+
+
+def classify(relpath):
+    """The kind of the file at ``relpath`` (relative to the checkout, with /), or None."""
+    for pattern, kind in LOCATIONS.items():
+        if relpath.count("/") == pattern.count("/") and fnmatch.fnmatchcase(relpath, pattern):
+            return kind
+    return None
+
+
+def schema_problems(schema, data):
+    """[(json pointer, message)] of ``data`` against a schema of this module (a kind's name or a schema)."""
+    if not HAS_JSONSCHEMA:
+        raise RuntimeError("the jsonschema library is required to check the GitOps files")
+    schema = SCHEMAS[schema] if isinstance(schema, str) else schema
+    found = []
+    for error in sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in error.absolute_path)
+        message = "%s (%s)" % (error.message, schema.get("title"))
+        if error.validator == "type" and isinstance(error.instance, str) and error.instance.lower() in YAML11_BOOLEANS:
+            message += "; YAML 1.2 reads %s as text: write true or false" % error.instance
+        found.append((pointer, message))
+    return found
+
+
+class DocumentError(ValueError):
+    """A GitOps file that cannot be used: ``problems`` is the list of ``{file, line, field, message}``."""
+
+    def __init__(self, problems):
+        super(DocumentError, self).__init__("; ".join("%(file)s:%(line)s: %(field)s: %(message)s" % p for p in problems))
+        self.problems = problems
+
+
+def load_checked(root, relpath, kind=None):
+    """(data, lines) of the file ``relpath`` of the checkout, read by the GitOps loader and checked against
+    the schema of its kind (``kind``, else the kind of its location; a file of no kind is only loaded).
+
+    Raises :class:`DocumentError` listing every problem, or OSError when the file is missing.
+    """
+    kind = kind or classify(relpath)
+    try:
+        data, lines = load_file(root, relpath)
+    except YamlFileError as exc:
+        raise DocumentError([problem(relpath, line, pointer, message) for line, pointer, message in exc.problems])
+    if kind:
+        found = schema_problems(kind, data)
+        if found:
+            raise DocumentError([problem(relpath, line_of(lines, pointer), pointer, message)
+                                 for pointer, message in found])
+    return data, lines

@@ -14,38 +14,66 @@ path. Cross-references checked:
 - an API's tenant exists in ``iam/tenants.yaml``, its OpenAPI document exists and parses;
 - every ``${VAR}`` of an API resolves in every environment its tenant declares;
 - a variable named ``*_ALIAS`` names a GatewayAlias of that environment;
-- an API has no environment file for an environment its tenant does not declare.
+- an API has no environment file for an environment its tenant does not declare;
+- no placeholder is malformed (``${VAR`` unterminated, ``${}``, ...);
+- the API rendered for each environment still satisfies the API schema
+  (a variable whose type does not fit where it is used);
+- every file read, the OpenAPI documents included, resolves inside the checkout.
+
+Every file is read by the GitOps loader (gitops_yaml: YAML 1.2, duplicate keys,
+bounded aliases and depth, one mapping per file).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import fnmatch
 import os
 
-from ansible_collections.stoa.platform.plugins.module_utils.gitops_resolver import Renderer, merged_variables, ResolveError
-from ansible_collections.stoa.platform.plugins.module_utils.gitops_schemas import LOCATIONS, SCHEMAS
-from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import YamlFileError, line_of, load_with_lines
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_resolver import (
+    Renderer,
+    ResolveError,
+    merged_variables,
+    placeholder_problems,
+    variable_sources,
+)
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_schemas import (
+    HAS_JSONSCHEMA,
+    SCHEMAS,
+    classify,
+    schema_problems,
+)
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import (
+    YamlFileError,
+    format_problem,
+    line_of,
+    load_file,
+    problem,
+    read_text,
+)
 from ansible_collections.stoa.platform.plugins.module_utils.openapi_document import (
-    DocumentError,
-    join_pointer,
+    DocumentError as OpenAPIDocumentError,
     load_document,
     openapi_version,
 )
 
-try:
-    from jsonschema import Draft202012Validator
-
-    HAS_JSONSCHEMA = True
-except ImportError:  # pragma: no cover - reported by the callers
-    HAS_JSONSCHEMA = False
-
 WATCHED_DIRS = ("iam", "environments", "aliases", "tenants", "requests")
+PLACEHOLDER_KINDS = ("API", "APIEnvironmentConfig", "EnvironmentConfig")
+OPENAPI_MAX_BYTES = 16 * 1024 * 1024
+
+ENVIRONMENTS = SCHEMAS["EnvironmentConfig"]["properties"]["metadata"]["properties"]["environment"]["enum"]
+
+__all__ = ["HAS_JSONSCHEMA", "classify", "format_problem", "validate_checkout"]
 
 
-def field_of(pointer):
-    return ".".join(part.replace("~1", "/").replace("~0", "~") for part in pointer.split("/")[1:]) or "(document)"
+def dig(data, *keys):
+    """``data[k1][k2]...``, or None as soon as a level is not a mapping (files with schema problems are
+    still cross-checked: their problems are already reported, the checks must only not break on them)."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
 
 
 class Checkout(object):
@@ -55,21 +83,15 @@ class Checkout(object):
         self.root = os.path.abspath(root)
         self.problems = []
         self.files = {}  # relative path -> (kind, data, lines)
+        self.unusable = set()  # files that could not be read or break their schema
 
     def problem(self, relpath, message, pointer="", lines=None, line=None):
         if line is None:
             line = line_of(lines or self.files.get(relpath, (None, None, {"": 1}))[2], pointer)
-        self.problems.append({"file": relpath, "line": line, "field": field_of(pointer), "message": message})
+        self.problems.append(problem(relpath, line, pointer, message))
 
     def of_kind(self, kind):
         return dict((path, (data, lines)) for path, (k, data, lines) in self.files.items() if k == kind and data)
-
-
-def classify(relpath):
-    for pattern, kind in LOCATIONS.items():
-        if relpath.count("/") == pattern.count("/") and fnmatch.fnmatchcase(relpath, pattern):
-            return kind
-    return None
 
 
 def yaml_files(root):
@@ -81,6 +103,7 @@ def yaml_files(root):
 
 
 def load_and_check_schemas(checkout):
+    """Every file of the layout through the GitOps loader and its kind's schema; malformed placeholders."""
     for relpath in yaml_files(checkout.root):
         kind = classify(relpath)
         if kind is None:
@@ -88,16 +111,22 @@ def load_and_check_schemas(checkout):
                 checkout.problem(relpath, "not a file of the GitOps layout (see docs/gitops.md)", line=1)
             continue
         try:
-            with open(os.path.join(checkout.root, relpath), "rb") as handle:
-                data, lines = load_with_lines(handle.read().decode("utf-8"))
-        except (YamlFileError, UnicodeDecodeError) as exc:
-            checkout.problem(relpath, str(exc), line=getattr(exc, "line", None) or 1)
+            data, lines = load_file(checkout.root, relpath)
+        except YamlFileError as exc:
+            checkout.unusable.add(relpath)
+            checkout.problems.extend(problem(relpath, line, pointer, message) for line, pointer, message in exc.problems)
+            continue
+        except (OSError, IOError) as exc:
+            checkout.unusable.add(relpath)
+            checkout.problem(relpath, "cannot be read: %s" % (getattr(exc, "strerror", None) or exc), line=1)
             continue
         checkout.files[relpath] = (kind, data, lines)
-        validator = Draft202012Validator(SCHEMAS[kind])
-        for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-            pointer = join_pointer("", *[str(p) for p in error.absolute_path])
-            checkout.problem(relpath, "%s (%s)" % (error.message, kind), pointer, lines)
+        for pointer, message in schema_problems(kind, data):
+            checkout.unusable.add(relpath)
+            checkout.problem(relpath, message, pointer, lines)
+        if kind in PLACEHOLDER_KINDS:
+            for pointer, message in placeholder_problems(data):
+                checkout.problem(relpath, message, pointer, lines)
 
 
 def tenants(checkout):
@@ -105,24 +134,27 @@ def tenants(checkout):
     if not registry:
         checkout.problem("iam/tenants.yaml", "the tenant registry is missing", line=1)
         return {}
-    return dict((t.get("id"), t) for t in registry[0].get("tenants") or [] if isinstance(t, dict))
+    entries = dig(registry[0], "tenants")
+    if not isinstance(entries, list):
+        return {}
+    return dict((t["id"], t) for t in entries if isinstance(t, dict) and isinstance(t.get("id"), str))
 
 
 def check_names(checkout):
     for relpath, (data, lines) in checkout.of_kind("GatewayAlias").items():
         env = relpath.split("/")[1]
-        if (data.get("metadata") or {}).get("environment") not in (None, env):
+        if dig(data, "metadata", "environment") not in (None, env):
             checkout.problem(relpath, "metadata.environment says %s but the file is in aliases/%s/"
-                             % (data["metadata"]["environment"], env), "/metadata/environment", lines)
+                             % (dig(data, "metadata", "environment"), env), "/metadata/environment", lines)
     for kind in ("EnvironmentConfig", "SecretReferences"):
         for relpath, (data, lines) in checkout.of_kind(kind).items():
             env = relpath.split("/")[1]
-            if (data.get("metadata") or {}).get("environment") != env:
+            if dig(data, "metadata", "environment") != env:
                 checkout.problem(relpath, "metadata.environment must be %s (the folder)" % env,
                                  "/metadata/environment", lines)
     for relpath, (data, lines) in checkout.of_kind("APIEnvironmentConfig").items():
         stem = os.path.splitext(relpath.rsplit("/", 1)[1])[0]
-        if (data.get("metadata") or {}).get("environment") != stem:
+        if dig(data, "metadata", "environment") != stem:
             checkout.problem(relpath, "metadata.environment must be %s (the file name)" % stem,
                              "/metadata/environment", lines)
 
@@ -130,7 +162,9 @@ def check_names(checkout):
 def aliases_by_environment(checkout):
     found = {}
     for relpath, (data, _lines) in checkout.of_kind("GatewayAlias").items():
-        found.setdefault(relpath.split("/")[1], set()).add((data.get("metadata") or {}).get("name"))
+        name = dig(data, "metadata", "name")
+        if isinstance(name, str):
+            found.setdefault(relpath.split("/")[1], set()).add(name)
     return found
 
 
@@ -138,17 +172,19 @@ def check_apis(checkout, registry):
     aliases = aliases_by_environment(checkout)
     for relpath, (data, lines) in checkout.of_kind("API").items():
         _tenants, tenant_dir, _apis, api_dir, _file = relpath.split("/")
-        metadata = data.get("metadata") or {}
-        if metadata.get("name") != api_dir:
+        if dig(data, "metadata", "name") != api_dir:
             checkout.problem(relpath, "metadata.name must be %s (the folder)" % api_dir, "/metadata/name", lines)
-        if metadata.get("tenant") != tenant_dir:
+        if dig(data, "metadata", "tenant") != tenant_dir:
             checkout.problem(relpath, "metadata.tenant must be %s (the folder)" % tenant_dir, "/metadata/tenant", lines)
         tenant = registry.get(tenant_dir)
         if tenant is None:
             checkout.problem(relpath, "tenant %s is not in iam/tenants.yaml" % tenant_dir, "/metadata/tenant", lines)
             continue
         check_openapi(checkout, relpath, data, lines)
-        environments = tenant.get("environments") or []
+        if placeholder_problems(data):
+            continue  # reported where they are; rendering would only repeat them
+        declared = tenant.get("environments")
+        environments = [e for e in declared if e in ENVIRONMENTS] if isinstance(declared, list) else []
         base = relpath.rsplit("/", 1)[0]
         for env_file in [p for p in checkout.files if p.startswith(base + "/environments/")]:
             stem = os.path.splitext(env_file.rsplit("/", 1)[1])[0]
@@ -156,37 +192,45 @@ def check_apis(checkout, registry):
                 checkout.problem(env_file, "tenant %s does not declare the environment %s" % (tenant_dir, stem),
                                  "/metadata/environment")
         for environment in environments:
+            if any(source in checkout.unusable for source in variable_sources(checkout.root, tenant_dir, api_dir,
+                                                                               environment)):
+                continue  # its problems are reported in the file itself
             check_variables(checkout, relpath, data, lines, tenant_dir, api_dir, environment, aliases)
 
 
 def check_openapi(checkout, relpath, data, lines):
-    name = ((data.get("spec") or {}).get("openapi")) or "openapi.yaml"
-    path = os.path.join(checkout.root, relpath.rsplit("/", 1)[0], name)
+    name = dig(data, "spec", "openapi")
+    name = name if isinstance(name, str) and name else "openapi.yaml"
+    document = "%s/%s" % (relpath.rsplit("/", 1)[0], name)
     try:
-        with open(path, "rb") as handle:
-            openapi_version(load_document(handle.read().decode("utf-8"), name)[0])
-    except (OSError, UnicodeDecodeError) as exc:
-        checkout.problem(relpath, "the OpenAPI document %s cannot be read: %s" % (name, exc.__class__.__name__),
-                         "/spec/openapi", lines)
-    except DocumentError as exc:
+        openapi_version(load_document(read_text(checkout.root, document, OPENAPI_MAX_BYTES), name)[0])
+    except YamlFileError as exc:
+        checkout.problem(relpath, "the OpenAPI document %s: %s" % (name, exc), "/spec/openapi", lines)
+    except (OSError, IOError) as exc:
+        checkout.problem(relpath, "the OpenAPI document %s cannot be read: %s"
+                         % (name, getattr(exc, "strerror", None) or exc.__class__.__name__), "/spec/openapi", lines)
+    except OpenAPIDocumentError as exc:
         checkout.problem(relpath, "the OpenAPI document %s: %s" % (name, exc), "/spec/openapi", lines)
 
 
 def check_variables(checkout, relpath, data, lines, tenant, api, environment, aliases):
+    """The API rendered for one environment: undefined variables, the rendered API against its schema, aliases."""
     try:
         variables, origin = merged_variables(checkout.root, tenant, api, environment)
         renderer = Renderer(variables)
-        renderer.render(data)
+        rendered = renderer.render(data)
     except ResolveError as exc:
         checkout.problem(relpath, "environment %s: %s" % (environment, exc), "", lines)
         return
     for name, pointer in renderer.unresolved:
         checkout.problem(relpath, "${%s} is not defined for environment %s (tenant %s declares it)"
                          % (name, environment, tenant), pointer, lines)
+    if not renderer.unresolved and not renderer.malformed:
+        for pointer, message in renderer.rendered_problems(rendered, origin):
+            checkout.problem(relpath, "environment %s: %s" % (environment, message), pointer, lines)
     for name, value in sorted(variables.items()):
-        if name.endswith("_ALIAS") and value not in aliases.get(environment, set()):
-            source = origin[name]
-            checkout.problem(source, "%s names the alias %r, which is not defined in aliases/%s/"
+        if name.endswith("_ALIAS") and (not isinstance(value, str) or value not in aliases.get(environment, set())):
+            checkout.problem(origin[name], "%s names the alias %r, which is not defined in aliases/%s/"
                              % (name, value, environment), "/variables/" + name)
 
 
@@ -194,8 +238,8 @@ def check_requests(checkout, registry):
     apis = set((p.split("/")[1], p.split("/")[3]) for p in checkout.of_kind("API"))
     for relpath, (data, lines) in checkout.of_kind("PromotionRequest").items():
         _requests, _prod, year, month, filename = relpath.split("/")
-        metadata = data.get("metadata") or {}
-        request_id = metadata.get("id") or ""
+        metadata = dig(data, "metadata") if isinstance(dig(data, "metadata"), dict) else {}
+        request_id = str(metadata.get("id") or "")
         if filename != request_id + ".yaml":
             checkout.problem(relpath, "the file must be named after metadata.id (%s.yaml)" % request_id,
                              "/metadata/id", lines)
@@ -203,15 +247,15 @@ def check_requests(checkout, registry):
             checkout.problem(relpath, "the request must be under requests/prod/<year of its id>/<month created>/",
                              "/metadata/createdAt", lines)
         tenant = metadata.get("tenant")
-        if tenant not in registry:
+        if not isinstance(tenant, str) or tenant not in registry:
             checkout.problem(relpath, "tenant %s is not in iam/tenants.yaml" % tenant, "/metadata/tenant", lines)
-        target = ((data.get("spec") or {}).get("target")) or {}
-        if target.get("name") and (tenant, target["name"]) not in apis:
+        target = dig(data, "spec", "target") if isinstance(dig(data, "spec", "target"), dict) else {}
+        if isinstance(target.get("name"), str) and (tenant, target["name"]) not in apis:
             checkout.problem(relpath, "tenant %s has no API %s" % (tenant, target["name"]), "/spec/target/name", lines)
 
 
 def validate_checkout(root):
-    """Every problem of the checkout, sorted by file and line."""
+    """Every problem of the checkout (``{file, line, field, message}``), sorted by file and line."""
     if not HAS_JSONSCHEMA:
         raise RuntimeError("the jsonschema library is required to validate a GitOps checkout")
     checkout = Checkout(root)
@@ -221,7 +265,3 @@ def validate_checkout(root):
     check_apis(checkout, registry)
     check_requests(checkout, registry)
     return sorted(checkout.problems, key=lambda p: (p["file"], p["line"], p["field"], p["message"]))
-
-
-def format_problem(problem):
-    return "%(file)s:%(line)s: %(field)s: %(message)s" % problem

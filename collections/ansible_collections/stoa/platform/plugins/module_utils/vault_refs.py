@@ -28,7 +28,11 @@ try:
 except ImportError:  # pragma: no cover - reported by the module with missing_required_lib
     HAS_HVAC = False
 
-REFERENCE = re.compile(r"^vault:(?P<mount>[^/#\s]+)/(?:data/)?(?P<path>[^#\s]+)#(?P<key>[^#\s]+)$")
+# The one form of a reference (KV version 2): vault:<mount>/data/<path>#<key>. The path's segments are not empty;
+# the mount is one segment. Also the JSON Schema pattern of every *Ref field of the GitOps repository
+# (gitops_schemas), so the validator, the modules and the vault_ref lookup accept exactly the same references.
+REFERENCE_PATTERN = r"^vault:([^/#\s]+)/data/([^/#\s]+(?:/[^/#\s]+)*)#([^#\s]+)$"
+REFERENCE = re.compile(REFERENCE_PATTERN)
 
 
 class VaultRefError(Exception):
@@ -61,7 +65,7 @@ def parse_reference(text):
     if not match:
         raise VaultRefError("%r is not a Vault reference; expected vault:<mount>/data/<path>#<key>, "
                             "for example vault:secret/data/dev/payment-backend#client_secret" % (text,))
-    return VaultReference(text, match.group("mount"), match.group("path").strip("/"), match.group("key"))
+    return VaultReference(text, match.group(1), match.group(2), match.group(3))
 
 
 def vault_argument_spec():
@@ -125,19 +129,43 @@ class VaultResolver(object):
         AUTH_METHODS[options.get("vault_auth_method") or "token"](options).authenticate(self.client)
         self._secrets = {}
 
+    def mount_problem(self, mount):
+        """Why ``mount`` cannot hold KV v2 secrets (not mounted, another engine, KV version 1), or None.
+
+        Asks ``sys/internal/ui/mounts/<mount>``, the endpoint Vault's own ``kv`` command uses to tell
+        the KV versions apart (any token that may use the path may read it)."""
+        try:
+            response = self.client.adapter.get("/v1/sys/internal/ui/mounts/%s" % mount)
+        except (hvac_exceptions.InvalidPath, hvac_exceptions.Forbidden):
+            # OpenBao and Vault answer 403 "preflight capability check" for a mount that does not exist.
+            return "no secrets engine that this token may use is mounted at %s/" % mount
+        except Exception:  # pylint: disable=broad-except
+            return None  # cannot tell: the read's own error stands
+        info = (response or {}).get("data") or {} if isinstance(response, dict) else {}
+        engine = info.get("type")
+        version = str((info.get("options") or {}).get("version") or "1")
+        if engine and engine not in ("kv", "generic"):
+            return "the mount %s/ is a %s secrets engine, not KV version 2" % (mount, engine)
+        if engine and version != "2":
+            return ("the mount %s/ is KV version %s; references read KV version 2 "
+                    "(vault:<mount>/data/<path>#<key>): upgrade the mount or move the secret" % (mount, version))
+        return None
+
     def read(self, mount, path):
-        """(data, metadata) of the latest version of a KV v2 secret, cached."""
+        """(data, metadata) of the latest version of a KV v2 secret, cached.
+
+        A read that fails because the mount is not KV version 2 says so (see :meth:`mount_problem`)."""
         if (mount, path) not in self._secrets:
             where = "%s/data/%s" % (mount, path)
             try:
                 response = self.client.secrets.kv.v2.read_secret_version(
                     path=path, mount_point=mount, raise_on_deleted_version=True)
             except hvac_exceptions.InvalidPath:
-                raise VaultRefError("no secret at %s" % where)
+                raise VaultRefError(self.mount_problem(mount) or "no secret at %s" % where)
             except (hvac_exceptions.Forbidden, hvac_exceptions.Unauthorized):
                 raise VaultRefError("reading %s was denied by Vault" % where)
             except hvac_exceptions.VaultError as exc:
-                raise VaultRefError("reading %s failed: %s" % (where, type(exc).__name__))
+                raise VaultRefError(self.mount_problem(mount) or "reading %s failed: %s" % (where, type(exc).__name__))
             except Exception as exc:  # pylint: disable=broad-except
                 # Connection errors come from requests; their text has no secret in it.
                 raise VaultRefError("reading %s failed: %s" % (where, exc))

@@ -31,6 +31,8 @@ author:
 requirements:
   - git
   - PyYAML
+  - ruamel.yaml
+  - jsonschema
 options:
   path:
     description: The clone, dedicated to automation (uncommitted changes are refused).
@@ -156,6 +158,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.stoa.platform.plugins.module_utils.gitops_requests import (
     HAS_YAML,
+    HAS_RUAMEL,
     Git,
     GitError,
     RequestError,
@@ -193,6 +196,8 @@ def main():
     )
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
+    if not HAS_RUAMEL:
+        module.fail_json(msg=missing_required_lib("ruamel.yaml"))
     p = module.params
     git = Git(p["path"], p["remote"], p["branch"])
     details = dict(request_id=p["request_id"], comment=p["comment"])

@@ -19,12 +19,17 @@ description:
     PromotionRequest; C(apiVersion stoa.cab-i.com/v1)), then the cross-references, an API's tenant exists, its
     OpenAPI document parses, every C(${VAR}) resolves in every environment its tenant declares, every C(*_ALIAS)
     variable names an alias of that environment, names agree with paths.
+  - Every file is read as YAML 1.2 by the collection's one GitOps loader (the one M(stoa.platform.gitops_read) and
+    M(stoa.platform.gitops_api_config) use), a duplicate key is an error naming both lines, one mapping per file,
+    aliases and nesting bounded, every file (OpenAPI documents too) must resolve inside the checkout. Malformed
+    placeholders are errors, and each API rendered for each environment is checked against the API schema again.
   - Reports every problem at once, each with file, line and field, and fails when there is one.
   - The same check runs from the command line, C(stoa-gitops validate ROOT), for the GitOps repository's own CI.
 author:
   - STOA platform team (@stoa-platform)
 requirements:
   - jsonschema
+  - ruamel.yaml
 options:
   path:
     description: Root of the GitOps checkout.
@@ -71,6 +76,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import HAS_RUAMEL
 from ansible_collections.stoa.platform.plugins.module_utils.gitops_validate import (
     HAS_JSONSCHEMA,
     format_problem,
@@ -85,6 +91,8 @@ def main():
     )
     if not HAS_JSONSCHEMA:
         module.fail_json(msg=missing_required_lib("jsonschema"))
+    if not HAS_RUAMEL:
+        module.fail_json(msg=missing_required_lib("ruamel.yaml"))
     if not os.path.isdir(module.params["path"]):
         module.fail_json(msg="%s is not a directory" % module.params["path"])
     problems = validate_checkout(module.params["path"])
