@@ -281,17 +281,27 @@ def gateway_api_options(rendered, api_path):
     return dict((k, v) for k, v in options.items() if v is not None)
 
 
-def referenced_aliases(root, environment, variables):
-    """The GatewayAlias documents of ``environment`` that ``*_ALIAS`` variables name (each file read by the
+def environment_aliases(root, environment):
+    """Every GatewayAlias document of ``aliases/<environment>/``, in file name order (each file read by the
     GitOps loader and checked against the GatewayAlias schema)."""
-    wanted = set(v for k, v in variables.items() if k.endswith("_ALIAS"))
-    found = []
+    documents = []
     directory = os.path.join(root, "aliases", environment)
     for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
         if name.endswith((".yaml", ".yml")):
             data, _lines = read_checked(root, "aliases/%s/%s" % (environment, name), "GatewayAlias")
-            if (data.get("metadata") or {}).get("name") in wanted:
-                found.append(data)
+            documents.append(data)
+    return documents
+
+
+def referenced_aliases(root, environment, variables, documents=None):
+    """The GatewayAlias documents of ``environment`` that ``*_ALIAS`` variables name.
+
+    ``documents`` is :func:`environment_aliases` already read (rendering many APIs reads the directory once).
+    """
+    wanted = set(v for k, v in variables.items() if k.endswith("_ALIAS"))
+    if documents is None:
+        documents = environment_aliases(root, environment)
+    found = [d for d in documents if (d.get("metadata") or {}).get("name") in wanted]
     missing = wanted - set(a["metadata"]["name"] for a in found)
     if missing:
         raise ResolveError("no alias named %s in aliases/%s/" % (", ".join(sorted(str(m) for m in missing)), environment))

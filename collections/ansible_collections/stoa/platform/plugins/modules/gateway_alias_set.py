@@ -116,6 +116,8 @@ gateway_requests:
   type: dict
 """
 
+from collections import Counter
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
@@ -193,10 +195,10 @@ def main():
     planned = plan(params["definitions"])
     names = [name for _document, aliases in planned if not isinstance(aliases, Exception)
              for name, _body, _secrets in aliases]
-    twice = sorted(set(n for n in names if names.count(n) > 1))
+    twice = sorted(name for name, count in Counter(names).items() if count > 1)
     if twice:
-        module.fail_json(msg="definitions give the alias%s %s more than once" % ("es" if len(twice) > 1 else "",
-                                                                                   ", ".join(twice)))
+        module.fail_json(msg="definitions give the alias%s %s more than once"
+                         % ("es" if len(twice) > 1 else "", ", ".join(twice)))
     references = set(v for _document, aliases in planned if not isinstance(aliases, Exception)
                      for _name, _body, secrets in aliases for v in secrets.values() if is_reference(v))
     values, failures = vault_values(module, references)

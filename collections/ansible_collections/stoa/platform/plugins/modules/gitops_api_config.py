@@ -121,19 +121,23 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stoa.platform.plugins.module_utils.gitops_resolver import (
     ResolveError,
     api_dir,
+    environment_aliases,
     gateway_api_options,
     referenced_aliases,
     render_api,
 )
 
 
-def render(root, tenant, api, environment):
-    """(rendered api.yaml, variables, their origin, gateway_api options, alias documents); raises ResolveError."""
+def render(root, tenant, api, environment, alias_documents=None):
+    """(rendered api.yaml, variables, their origin, gateway_api options, alias documents); raises ResolveError.
+
+    ``alias_documents``: the environment's aliases, already read (see gitops_resolver.environment_aliases).
+    """
     if not os.path.isfile(os.path.join(api_dir(root, tenant, api), "api.yaml")):
         raise ResolveError("no tenants/%s/apis/%s/api.yaml in %s" % (tenant, api, root))
     rendered, variables, origin = render_api(root, tenant, api, environment)
     options = gateway_api_options(rendered, api_dir(root, tenant, api))
-    aliases = referenced_aliases(root, environment, variables)
+    aliases = referenced_aliases(root, environment, variables, alias_documents)
     return rendered, variables, origin, options, aliases
 
 
@@ -157,10 +161,14 @@ def main():
     p = module.params
     if p["apis"] is not None:
         rendered, failures = [], []
+        try:
+            documents = environment_aliases(p["path"], p["environment"])
+        except ResolveError as exc:
+            module.fail_json(msg=str(exc))
         for entry in p["apis"]:
             try:
                 _api, _variables, _origin, options, aliases = render(p["path"], entry["tenant"], entry["api"],
-                                                                     p["environment"])
+                                                                     p["environment"], documents)
             except ResolveError as exc:
                 failures.append(dict(tenant=entry["tenant"], api=entry["api"], msg=str(exc),
                                      undefined=sorted(set(n for n, _p in exc.unresolved))))
