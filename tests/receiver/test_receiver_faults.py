@@ -288,10 +288,6 @@ def router_holder(fleet: Fleet, replicas: list[ReceiverProcess]) -> ReceiverProc
     return None
 
 
-@pytest.mark.xfail(strict=False, reason="open bug: in one run out of about six, one acknowledged push of 300 "
-                   "ended without the Deploy API job of its API and commit (stored and routed; 340 jobs launched, "
-                   "none twice); not reproduced since. The assertion stays strict; the diagnostics it prints on "
-                   "failure name the push, its API's jobs and its requests. See the session note.")
 def test_kill_9_of_one_of_two_replicas_the_other_finishes_the_work(tmp_path, awx, fleet, requests_topic):
     servers, topic = requests_topic
     awx.configure(running_seconds=1.0)  # jobs still running when their replica dies: followed by the other
@@ -327,13 +323,18 @@ def test_kill_9_of_one_of_two_replicas_the_other_finishes_the_work(tmp_path, awx
     while len(pushes.acked) < KILL_AFTER:
         assert time.monotonic() < deadline, f"only {len(pushes.acked)} pushes acknowledged"
         time.sleep(0.005)
-    victim = router_holder(fleet, replicas)
+    # The victim: the replica routing (it holds the lock between passes, not at every instant) while it has
+    # claims in flight (on a busy machine its dispatcher may be between jobs): looked for during 10 s at most.
+    deadline, victim, claims = time.monotonic() + 10, None, 0
+    while time.monotonic() < deadline and not (victim is not None and claims > 0):
+        victim = router_holder(fleet, replicas)
+        claims = 0 if victim is None else fleet.rows(
+            "SELECT COUNT(*) AS n FROM job_requests WHERE state IN ('launching', 'running') AND owner = %s",
+            (fleet.replica_name(victim),))[0]["n"]
     assert victim is not None, "one replica holds the routing lock"
     killed_at, produced_at = len(pushes.acked), len(produced)
-    claims = fleet.rows("SELECT COUNT(*) AS n FROM job_requests WHERE state IN ('launching', 'running')"
-                        " AND owner = %s", (fleet.replica_name(victim),))[0]["n"]
     victim.kill9()
-    killed = time.time()
+    killed, killed_monotonic = time.time(), time.monotonic()
     assert killed_at < PUSHES and produced_at < KAFKA_REQUESTS, "pushes and requests still flowing at the kill"
     survivor = next(p for p in replicas if p is not victim)
     pushes.join()
@@ -370,9 +371,15 @@ def test_kill_9_of_one_of_two_replicas_the_other_finishes_the_work(tmp_path, awx
     odd = [(i, api_name(i - 1), shas[i][:12], n) for i, n in zip(pushes.acked, push_jobs) if n != 1]
     odd_jobs = [(j["id"], json.loads(j["extra_vars"]).get("gitops_ref", "")[:12]) for _i, api, _s, _n in odd
                 for j in awx.find_jobs(template="Deploy API") if json.loads(j["extra_vars"]).get("api_name") == api]
-    odd_rows = [fleet.rows("SELECT id, state, ref, attempts, external_id, owner FROM job_requests WHERE api = %s",
-                           (api,)) for _i, api, _s, _n in odd]
-    assert not odd, f"pushes without exactly one job: {odd[:5]}; their API's jobs {odd_jobs}; requests {odd_rows}"
+    odd_rows = [fleet.rows("SELECT id, state, ref, attempts, external_id, owner, event_id FROM job_requests"
+                           " WHERE api = %s", (api,)) for _i, api, _s, _n in odd]
+    odd_events = [fleet.rows("SELECT e.id, e.status, e.reason, e.decision, e.deliveries, e.route_attempts, e.received_at,"
+                             " e.routed_at, re.request_id, re.how FROM events e LEFT JOIN request_events re ON"
+                             " re.event_id = e.id WHERE e.id = %s", (pushes.acked[i],)) for i, _a, _s, _n in odd]
+    odd_answers = [[a for a in pushes.answers if a[1] == i] for i, _a, _s, _n in odd]
+    assert not odd, (f"pushes without exactly one job: {odd[:5]}; their API's jobs {odd_jobs}; requests {odd_rows}; "
+                     f"events {odd_events}; answers (monotonic, index, status, event id) {odd_answers}; "
+                     f"killed at monotonic {killed_monotonic}")
     assert kafka_jobs.count(1) == KAFKA_REQUESTS, f"Kafka requests without exactly one job: {kafka_jobs}"
     assert counters["jobs_by_template"] == {"Deploy API": PUSHES + KAFKA_REQUESTS}, counters["jobs_by_template"]
     assert states == {"successful": PUSHES + KAFKA_REQUESTS}, states

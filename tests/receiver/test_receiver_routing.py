@@ -301,3 +301,26 @@ def test_out_of_order_deliveries_route_by_diff_and_never_deploy_an_older_commit(
         assert event["decision"]["mode"] == "diff", event
     rows = keys_of(receiver)[PETSTORE]
     assert [r["ref"] for r in rows if r["state"] == "waiting"] == [c], "the newest commit, whatever the order"
+
+
+def test_a_startup_burst_in_any_order_is_one_chain_routed_by_diff(gitops, tmp_path, start_receiver):
+    """The first pushes a receiver sees can arrive in any order (GitLab delivers concurrently; a replica died).
+    Found by the two-replica kill test: P4 routed first (its `before` becomes the chain's start), P1 waits for
+    a push ending at its `before` (none will come), P2 follows P1, P3 reaches back to P4's `before`; P1 ends
+    where the routed P2 starts, so it is the chain's oldest push, not a missed one: routed by diff, not a
+    full reconcile after the grace."""
+    receiver = start_receiver(receiver_config_for(tmp_path, gitops.remote, routing={"gap_grace": 3.0}),
+                              dispatch=False)
+    shas = [gitops.head()]
+    for n, api in enumerate(["petstore-api", "weather-api", "petstore-api", "weather-api"]):
+        shas.append(gitops.commit(gitops.touch_api("tenant-demo", api, f"burst {n}")))
+    events = {}
+    for i in (4, 1, 2, 3):
+        answer = receiver.post(push_body(shas[i - 1], shas[i]), key=f"burst-{i}")
+        assert answer.status_code == 202, answer.text
+        events[i] = answer.json()["event_id"]
+    modes = {i: receiver.wait_routed(event_id, timeout=30)["decision"]["mode"] for i, event_id in events.items()}
+    assert modes == {4: "diff", 1: "diff", 2: "diff", 3: "diff"}, modes
+    rows = keys_of(receiver)
+    assert sorted(r["ref"] for r in rows[PETSTORE] if r["state"] == "waiting") == [shas[3]]
+    assert sorted(r["ref"] for r in rows[WEATHER] if r["state"] == "waiting") == [shas[4]]

@@ -104,7 +104,7 @@ class Router:
         if reconciled and self.mirror.is_ancestor(after, reconciled):
             return Decision("routed", f"covered: the full reconcile at {reconciled[:12]} includes {after[:12]}",
                             mode="covered", branch_head=head)
-        extends_back = head is not None and after == base  # a push older than the first one routed: trusted alike
+        extends_back = head is not None and self._extends_back(ref, after, base)
         if head is not None and before != head and not extends_back \
                 and not self.store.known_afters(self.project, ref, [before]):
             if self.clock() - event["received_at"] < self.gap_grace:
@@ -152,6 +152,17 @@ class Router:
 
     def _branch_tip(self) -> str:
         return self.mirror.tip(self.branch)
+
+    def _extends_back(self, ref: str, after: str, base: str | None) -> bool:
+        """A push older than the chain routed so far, trusted like the first one routed (whose ``before`` is the
+        chain's start, ``base``): it ends at ``base``, or it ends before ``base`` where a stored push starts (the
+        first deliveries arrived out of order: P4 routed first, P2 after P1 although P1 is not routed yet)."""
+        if not base:
+            return False
+        if after == base:
+            return True
+        return (self.mirror.is_ancestor(after, base)
+                and bool(self.store.known_befores(self.project, ref, [after])))
 
     def _advance(self, head: str | None, after: str) -> str:
         """The branch head moves forward only: a late, older delivery does not move it back."""
