@@ -2,6 +2,8 @@
 #   make demo           the platform's story end to end on local servers (set-up included)
 #   make setup          .venv with everything pinned in pyproject.toml/constraints.txt
 #   make services-up    OpenBao, Keycloak, Kafka, PostgreSQL, gateway simulators on 127.0.0.1 (endpoints in .stoa/services.env)
+#   make services-down  stops them; their data stays in .stoa/ for the next services-up
+#   make clean          stops them and removes .stoa/: every secret, user, topic, row and API
 #   make test           setup + unit/integration tests + ansible-lint + ansible-test sanity
 #   make bench          benchmarks against peer tools (ratios measured in the same run)
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import hvac
 import requests
 import yaml
+from keycloak import KeycloakAdmin
+from keycloak.exceptions import KeycloakGetError
 
 from . import _COLLECTIONS  # noqa: F401  (puts the collection on sys.path)
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayClient  # noqa: E402
@@ -33,6 +35,7 @@ DEMO = paths.STATE_DIR / "demo"
 REMOTE = DEMO / "gitops.git"
 USERS = {"demo-cpi@cab-i.com": "dev/iam/demo-cpi", "demo-devops@cab-i.com": "dev/iam/demo-devops"}
 ENVIRONMENTS = ("dev", "staging", "prod")
+REALM = "stoa"
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -66,18 +69,59 @@ def story_commits() -> tuple[str, str]:
     return commits[0], commits[1]
 
 
-def seed_vault(env: dict) -> None:
-    """Secrets the repository refers to; created once, kept between runs."""
+def seed_vault(env: dict) -> list[str]:
+    """Secrets the repository refers to; created once, kept between runs. Returns the paths it created."""
     client = hvac.Client(url=env["VAULT_ADDR"], token=env["VAULT_TOKEN"])
     wanted = {path: {"password": secrets.token_urlsafe(12)} for path in USERS.values()}
     for environment in ENVIRONMENTS:
         wanted[f"{environment}/weather-api"] = {"api_key": secrets.token_hex(16)}
     wanted["platform/service-accounts/awx"] = {"client_secret": secrets.token_urlsafe(24)}
+    created = []
     for path, data in wanted.items():
         try:
             client.secrets.kv.v2.read_secret_version(path=path, mount_point="secret", raise_on_deleted_version=True)
         except hvac.exceptions.InvalidPath:
             client.secrets.kv.v2.create_or_update_secret(path=path, secret=data, mount_point="secret")
+            created.append(path)
+    return created
+
+
+def keycloak_admin(env: dict) -> KeycloakAdmin:
+    """The bootstrap admin of the local Keycloak, working on the platform's realm."""
+    return KeycloakAdmin(server_url=env["KEYCLOAK_URL"], username=env["KEYCLOAK_ADMIN_USERNAME"],
+                         password=env["KEYCLOAK_ADMIN_PASSWORD"], realm_name=REALM,
+                         user_realm_name=env.get("KEYCLOAK_ADMIN_REALM", "master"))
+
+
+def find_user(admin: KeycloakAdmin, email: str) -> dict | None:
+    """The realm's user with this e-mail, or None (also when the realm does not exist yet)."""
+    try:
+        found = admin.get_users({"email": email, "exact": True})
+    except KeycloakGetError as exc:
+        if exc.response_code == 404:
+            return None
+        raise
+    return next((u for u in found if (u.get("email") or "").lower() == email), None)
+
+
+def repair_passwords(env: dict, new_paths: list[str]) -> None:
+    """A demo user whose password was missing in Vault got a new one there (seed_vault), while Keycloak still holds
+    the old one, which nobody knows any more (the former in-memory OpenBao restarted, or the secret deleted by
+    hand). The jobs never change a password a user has, so the demo sets the one now in Vault (not temporary, as
+    the demo provisions its users). A user Keycloak does not have yet is left to the provisioning step."""
+    admin = keycloak_admin(env)
+    vault = hvac.Client(url=env["VAULT_ADDR"], token=env["VAULT_TOKEN"])
+    for email, path in USERS.items():
+        if path not in new_paths:
+            continue
+        user = find_user(admin, email)
+        if user is None:
+            continue
+        password = vault.secrets.kv.v2.read_secret_version(path=path, mount_point="secret",
+                                                           raise_on_deleted_version=True)["data"]["data"]["password"]
+        admin.set_user_password(user["id"], password, temporary=False)
+        print(f"{email}: its password was missing in Vault: a new one is at secret/{path} and Keycloak's is set to "
+              f"it", flush=True)
 
 
 class Story:
@@ -121,11 +165,11 @@ def summary(env: dict) -> None:
     for user, path in USERS.items():
         password = vault.secrets.kv.v2.read_secret_version(path=path, mount_point="secret",
                                                            raise_on_deleted_version=True)["data"]["data"]["password"]
-        token = requests.post(f"{env['KEYCLOAK_URL']}/realms/stoa/protocol/openid-connect/token", timeout=30,
+        token = requests.post(f"{env['KEYCLOAK_URL']}/realms/{REALM}/protocol/openid-connect/token", timeout=30,
                               data={"grant_type": "password", "client_id": "control-plane-ui", "username": user,
                                     "password": password})
         if token.status_code != 200:
-            print(f"  {user:24} cannot log in: HTTP {token.status_code}")
+            print(f"  {user:24} cannot log in: HTTP {token.status_code}: {why_login_fails(env, user, path, token)}")
             continue
         payload = token.json()["access_token"].split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -150,6 +194,29 @@ def summary(env: dict) -> None:
             print(f"     {entry['at']}  {entry['action']:10} by {entry['by']}")
     print(f"\nLogs: each step in {DEMO}/NN-<job>-<env>.log; services in {paths.STATE_DIR / 'logs'}; "
           f"GitOps remote {REMOTE}")
+
+
+def why_login_fails(env: dict, email: str, path: str, answer: requests.Response) -> str:
+    """Keycloak's own error, then what the admin API shows about the user, and what to do."""
+    try:
+        error = answer.json()
+        said = f"{error.get('error')}: {error.get('error_description')}"
+    except ValueError:
+        said = answer.text[:200]
+    user = find_user(keycloak_admin(env), email)
+    if user is None:
+        return f"{said}; the user does not exist in realm {REALM} (the provisioning step creates it)"
+    if not user.get("enabled"):
+        return f"{said}; the user is disabled in Keycloak"
+    if user.get("requiredActions"):
+        return (f"{said}; Keycloak wants the user to act first ({', '.join(user['requiredActions'])}): the initial "
+                f"password was set as temporary")
+    admin = keycloak_admin(env)
+    if not any(c.get("type") == "password" for c in admin.get_credentials(user["id"])):
+        return f"{said}; the user has no password in Keycloak (the IAM sync sets it from secret/{path})"
+    return (f"{said}; the password in Vault at secret/{path} is not the one Keycloak holds: one of them was changed "
+            f"after the user was created. Remove the user's password in Keycloak (admin console, Credentials) and run "
+            f"`make demo` again: the IAM sync sets the one in Vault")
 
 
 def _free_port() -> int:
@@ -275,7 +342,7 @@ def main() -> int:
     registry.up()
     env = {**os.environ, **registry.read_env_file(), "STOA_WORK_DIR": str(DEMO / "work"), "ANSIBLE_FORCE_COLOR": "0"}
     created = make_remote()
-    seed_vault(env)
+    repair_passwords(env, seed_vault(env))
     print(f"GitOps remote {REMOTE} ({'created' if created else 'kept from the last run'})\n", flush=True)
     repo = str(REMOTE)
     story = Story(env)

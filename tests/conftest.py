@@ -49,7 +49,7 @@ def service_pool():
 
 @pytest.fixture(scope="session")
 def vault_service(service_pool) -> dict[str, str]:
-    """VAULT_ADDR / VAULT_TOKEN of a running OpenBao dev server."""
+    """VAULT_ADDR / VAULT_TOKEN (root) of the running OpenBao server; its data persists (docs/local-services.md)."""
     return service_pool.require("vault")
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import stoa_tools  # noqa: F401
 from gitops_remote import git, make_remote
+from vault_helpers import ensure_secret
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_api_converge import ApiConverger, DesiredApi
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayClient
 
@@ -69,11 +70,7 @@ def test_missing_or_malformed_extra_vars_fail_in_the_first_task(tmp_path, gatewa
 
 @pytest.fixture
 def weather_key(vault_service):
-    import hvac
-
-    client = hvac.Client(url=vault_service["VAULT_ADDR"], token=vault_service["VAULT_TOKEN"])
-    client.secrets.kv.v2.create_or_update_secret(path="dev/weather-api", secret={"api_key": "k-" + os.urandom(6).hex()},
-                                                 mount_point="secret")
+    ensure_secret(vault_service, "dev/weather-api", {"api_key": "k-" + os.urandom(6).hex()})
     return vault_service
 
 

@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import hvac
 import pytest
 import requests
 from keycloak import KeycloakAdmin
 from test_modules_playbooks import run_playbook
+from vault_helpers import ensure_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,10 +41,8 @@ def keycloak_env(keycloak_service, vault_service):
 
     env = {**os.environ, **keycloak_service, **vault_service}
     realm = realm_name()
-    password = secrets.token_urlsafe(14)
-    vault = hvac.Client(url=vault_service["VAULT_ADDR"], token=vault_service["VAULT_TOKEN"])
-    vault.secrets.kv.v2.create_or_update_secret(path="dev/iam/demo-devops", secret={"password": password},
-                                                mount_point="secret")
+    # The demo's user's password: kept when there (the demo's realm uses it too), created when missing.
+    password = ensure_secret(vault_service, "dev/iam/demo-devops", {"password": secrets.token_urlsafe(14)})["password"]
     admin = KeycloakAdmin(server_url=keycloak_service["KEYCLOAK_URL"], username=keycloak_service["KEYCLOAK_ADMIN_USERNAME"],
                           password=keycloak_service["KEYCLOAK_ADMIN_PASSWORD"], realm_name="master",
                           user_realm_name="master")
@@ -127,13 +125,9 @@ def test_invalid_input_fails_before_any_write(keycloak_env, members, message):
 def test_iam_sync_role_converges_the_example_repository_and_publishes_an_event(keycloak_env, kafka_service, tmp_path):
     from confluent_kafka import Consumer
 
-    vault = hvac.Client(url=keycloak_env["env"]["VAULT_ADDR"], token=keycloak_env["env"]["VAULT_TOKEN"])
     for user in ("demo-cpi", "demo-devops"):  # the example repository's initialPasswordRef
-        vault.secrets.kv.v2.create_or_update_secret(path="dev/iam/" + user, secret={"password": secrets.token_urlsafe(12)},
-                                                    mount_point="secret")
-    vault.secrets.kv.v2.create_or_update_secret(path="platform/service-accounts/awx",
-                                                secret={"client_secret": secrets.token_urlsafe(16)},
-                                                mount_point="secret")
+        ensure_secret(keycloak_env["env"], "dev/iam/" + user, {"password": secrets.token_urlsafe(12)})
+    ensure_secret(keycloak_env["env"], "platform/service-accounts/awx", {"client_secret": secrets.token_urlsafe(16)})
     trace_id = "trace-" + secrets.token_hex(6)
     result = run_playbook("iam_sync.yml", tmp_path, **keycloak_env["env"], **kafka_service,
                           TEST_REALM=keycloak_env["realm"], TEST_TRACE_ID=trace_id)

@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import hvac
 import pytest
 from keycloak import KeycloakAdmin
+from vault_helpers import ensure_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSIONS = ROOT / "collections" / "ansible_collections" / "stoa" / "platform" / "extensions"
@@ -25,12 +25,11 @@ SCENARIOS = sorted(p.name for p in (EXTENSIONS / "molecule").iterdir() if (p / "
 
 @pytest.fixture
 def platform(vault_service, keycloak_service):
-    vault = hvac.Client(url=vault_service["VAULT_ADDR"], token=vault_service["VAULT_TOKEN"])
     for path, data in {"dev/weather-api": {"api_key": secrets.token_hex(8)},
                        "dev/iam/demo-cpi": {"password": secrets.token_urlsafe(12)},
                        "dev/iam/demo-devops": {"password": secrets.token_urlsafe(12)},
                        "platform/service-accounts/awx": {"client_secret": secrets.token_urlsafe(16)}}.items():
-        vault.secrets.kv.v2.create_or_update_secret(path=path, secret=data, mount_point="secret")
+        ensure_secret(vault_service, path, data)  # never overwritten: the demo's users log in with them
     realm = "molecule-" + secrets.token_hex(3)
     yield {**vault_service, **keycloak_service, "TEST_REALM": realm}
     admin = KeycloakAdmin(server_url=keycloak_service["KEYCLOAK_URL"], username=keycloak_service["KEYCLOAK_ADMIN_USERNAME"],

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import os
 
-import hvac
 import pytest
 
 import stoa_tools  # noqa: F401  (the collection on sys.path)
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayClient
 from conftest import push_body, receiver_config_for
+from vault_helpers import ensure_secret
 
 pytestmark = pytest.mark.integration
 
 
 def test_pushed_api_and_alias_changes_reach_the_gateway_through_ansible_runner(
         gitops, tmp_path, start_receiver, gateway_sim, vault_service):
-    hvac.Client(url=vault_service["VAULT_ADDR"], token=vault_service["VAULT_TOKEN"]).secrets.kv.v2 \
-        .create_or_update_secret(path="dev/weather-api", secret={"api_key": "k-" + os.urandom(6).hex()},
-                                 mount_point="secret")
+    ensure_secret(vault_service, "dev/weather-api", {"api_key": "k-" + os.urandom(6).hex()})
     env = {"STOA_GATEWAY_DEV_URL": gateway_sim.url, "STOA_GATEWAY_DEV_PASSWORD": gateway_sim.password,
            "ANSIBLE_FORCE_COLOR": "0", "KAFKA_BOOTSTRAP_SERVERS": "",
            **vault_service}
