@@ -10,10 +10,14 @@ client, each event sent once with its own Idempotency-Key):
 
 - the load generator alone, against a trivial aiohttp endpoint in its own process:
   its ceiling, so that it is known not to be what limits the others;
-- ours: ``stoa-receiver serve`` (a subprocess) with the AWX launcher. A 202 means the
-  event is fsync'd in SQLite; routing and launching run meanwhile in the same process.
-  Once it is idle: the events it stored (``stoa-receiver status --json``) and the AWX
-  jobs it launched (the simulator's ``/_sim/counters``);
+- ours: ``stoa-receiver serve`` (a subprocess, with its worker process) with the AWX launcher.
+  A 202 means the event is fsync'd in SQLite; routing and launching run meanwhile.
+  Once it is idle: the events it stored (``stoa-receiver status --json``), the AWX jobs
+  it launched, the acknowledged pushes without a job at their commit (lost) and the
+  launches of one request beyond the first (launched twice), from the simulator;
+- ours again, two replicas sharing the local PostgreSQL (``make services-up``; started
+  here when it is not running; a fresh schema, dropped afterwards), the deliveries spread
+  over both (``--no-postgres`` skips it);
 - the peer: ansible-rulebook 1.3.2, ``eda.builtin.webhook`` source and
   ``run_job_template``, tuned as in shared/infra/06-eda-peer.md (parallel, -m 200,
   job template refresh 0.5 s). Its 200 means "put on an in-memory queue". It runs from its
@@ -120,41 +124,65 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # -- the load generator ----------------------------------------------------------------------------
-async def _send_all(url: str, bodies: list[bytes], headers, clients: int, expected: int, deadline: float) -> dict:
+async def _send_all(urls: list[str], bodies: list[bytes], headers, clients: int, expected: set[int], deadline: float,
+                    retry: bool = False) -> dict:
+    """Posts every body once (8 keep-alive clients, one asyncio aiohttp session); delivery ``i`` goes to
+    ``urls[i % len(urls)]``. With ``retry``, a delivery that got no answer or an answer outside ``expected`` is
+    sent again (same Idempotency-Key) to the next URL after 50 ms, as a GitLab retrying would, until ``deadline``.
+    Returns seconds, the latencies of the answers in ``expected`` (s), error kinds, and ``acked``: {i: event_id}."""
     import aiohttp
 
     latencies: list[float] = []
     errors: Counter = Counter()
+    acked: dict[int, str | None] = {}
+    retries = 0
     cursor = iter(range(len(bodies)))
-    connector = aiohttp.TCPConnector(limit=clients, force_close=False)
+    connector = aiohttp.TCPConnector(limit=clients * len(urls), force_close=False)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         async def client():
+            nonlocal retries
             for i in cursor:
-                if time.monotonic() > deadline:
-                    errors["not sent (time bound)"] += 1
-                    continue
-                began = time.perf_counter()
-                try:
-                    async with session.post(url, data=bodies[i], headers=headers(i)) as answer:
-                        await answer.read()
-                        status = answer.status
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                    errors[type(exc).__name__] += 1
-                    continue
-                if status == expected:
-                    latencies.append(time.perf_counter() - began)
-                else:
-                    errors[f"HTTP {status}"] += 1
+                target = i % len(urls)
+                while True:
+                    if time.monotonic() > deadline:
+                        errors["not sent (time bound)"] += 1
+                        break
+                    began = time.perf_counter()
+                    try:
+                        async with session.post(urls[target], data=bodies[i], headers=headers(i)) as answer:
+                            text = await answer.read()
+                            status = answer.status
+                    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                        status, text = None, b""
+                        errors[type(exc).__name__] += 1
+                    if status in expected:
+                        latencies.append(time.perf_counter() - began)
+                        try:
+                            acked[i] = json.loads(text).get("event_id")
+                        except (ValueError, AttributeError):
+                            acked[i] = None
+                        break
+                    if status is not None:
+                        errors[f"HTTP {status}"] += 1
+                    if not retry:
+                        break
+                    retries += 1
+                    target = (target + 1) % len(urls)
+                    await asyncio.sleep(0.05)
 
         began = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         seconds = time.perf_counter() - began
-    return {"seconds": seconds, "latencies": latencies, "errors": errors, "sent": len(bodies)}
+    return {"seconds": seconds, "latencies": latencies, "errors": errors, "sent": len(bodies), "acked_ids": acked,
+            "retries": retries}
 
 
-def send_all(url: str, bodies: list[bytes], headers, clients: int, expected: int, time_bound: float) -> dict:
-    return asyncio.run(_send_all(url, bodies, headers, clients, expected, time.monotonic() + time_bound))
+def send_all(url: str | list[str], bodies: list[bytes], headers, clients: int, expected: int | set[int],
+             time_bound: float, retry: bool = False) -> dict:
+    urls = [url] if isinstance(url, str) else list(url)
+    codes = {expected} if isinstance(expected, int) else set(expected)
+    return asyncio.run(_send_all(urls, bodies, headers, clients, codes, time.monotonic() + time_bound, retry))
 
 
 def figures(run: dict) -> dict:
@@ -221,54 +249,170 @@ class AwxSim:
         stop(self.process)
 
 
+    def all_jobs(self) -> list[dict]:
+        return http_json(self.url + "/_sim/jobs", 60)[1] or []
+
+    def counters(self) -> dict:
+        return http_json(self.url + "/_sim/counters")[1]
+
+
+def launch_accounting(sim: AwxSim, shas: list[str], acked: dict[int, str | None], apis: int) -> dict:
+    """What became of the acknowledged pushes (delivery ``k`` = push ``shas[k] -> shas[k+1]``, API ``k % apis``):
+
+    - ``without_job``: acknowledged pushes with no Deploy API job for their API at their commit (with one API
+      per push nothing coalesces, so each is a lost launch unless a Full Deploy reconciled it: see ``full``);
+    - ``duplicated``: launches beyond the first of one stoa_launch_id (the same request launched twice)."""
+    jobs = sim.all_jobs()
+    deployed = set()
+    full = 0
+    for job in jobs:
+        variables = json.loads(job.get("extra_vars") or "{}")
+        if job.get("name") == "Deploy API":
+            deployed.add((variables.get("api_name"), variables.get("gitops_ref")))
+        elif job.get("name") == "Full Deploy":
+            full += 1
+    without = sum(1 for k in acked if (load_repo.api_name(k % apis), shas[k + 1]) not in deployed)
+    duplicated = sum(n - 1 for n in sim.counters().get("jobs_by_launch_id", {}).values() if n > 1)
+    return {"without_job": without, "duplicated": duplicated, "full": full}
+
+
+def database_url() -> str:
+    """PostgreSQL of the local services (``make services-up``): STOA_RECEIVER_DATABASE_URL from the environment
+    or .stoa/services.env; started with ``stoa-services up postgres`` when it is not running."""
+    env_file = ROOT / ".stoa" / "services.env"
+
+    def from_env_file() -> str | None:
+        if env_file.exists():
+            for line in env_file.read_text().splitlines():
+                key, _, value = line.removeprefix("export ").partition("=")
+                if key.strip() == "STOA_RECEIVER_DATABASE_URL":
+                    return value.strip().strip("'\"")
+        return None
+
+    url = os.environ.get("STOA_RECEIVER_DATABASE_URL") or from_env_file()
+    status = subprocess.run([str(BIN / "stoa-services"), "status", "postgres"], capture_output=True, text=True)
+    if not url or "healthy" not in status.stdout:
+        print("starting PostgreSQL (stoa-services up postgres) ...", flush=True)
+        subprocess.run([str(BIN / "stoa-services"), "up", "postgres"], check=True)
+        url = from_env_file()
+    if not url:
+        sys.exit("no STOA_RECEIVER_DATABASE_URL after stoa-services up postgres")
+    return url
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
 # -- ours ------------------------------------------------------------------------------------------
-def run_ours(bodies: list[bytes], remote: Path, sim: AwxSim, clients: int, workdir: Path, time_bound: float,
-             drain_bound: float) -> dict:
-    port = free_port()
-    config = workdir / "receiver.yml"
-    config.write_text(json.dumps({
-        "listen": {"host": "127.0.0.1", "port": port},
-        "state_dir": str(workdir / "receiver"),
-        "gitlab": {"project": PROJECT, "project_id": PROJECT_ID, "secret_tokens": ["env:BENCH_GITLAB_TOKEN"]},
-        "gitops": {"repository": str(remote)},
-        "launcher": {"type": "awx", "awx": {"url": sim.url, "token": "env:BENCH_AWX_TOKEN", "poll_interval": 0.5}},
-        "dispatch": {"concurrency": 32},
-    }, indent=2))  # JSON is YAML
-    env = {**os.environ, "BENCH_GITLAB_TOKEN": GITLAB_TOKEN, "BENCH_AWX_TOKEN": AWX_TOKEN}
-    log = workdir / "receiver.log"
-    sim.reset()
-    jobs_before = sim.jobs()
-    with open(log, "w") as out:
-        receiver = subprocess.Popen([str(BIN / "stoa-receiver"), "serve", "--config", str(config)], env=env,
-                                    stdout=out, stderr=out)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_json(base + "/readyz", 2)[0] == 200, 120, "stoa-receiver", receiver, log)
-        cpu = _cpu_seconds(receiver.pid)
-        result = figures(send_all(base + "/hooks/gitlab", bodies, _gitlab_headers("ours"), clients, 202, time_bound))
-        result["cpu_ms"] = (_cpu_seconds(receiver.pid) - cpu) * 1000 / max(1, result["acked"])
+class Receivers:
+    """``stoa-receiver serve`` x ``replicas`` on ``remote`` and the AWX simulator: SQLite in each state_dir, or the
+    PostgreSQL ``database`` (a fresh schema the replicas share, dropped by :meth:`close`)."""
 
-        def status() -> dict:
-            done = subprocess.run([str(BIN / "stoa-receiver"), "--config", str(config), "status", "--json"],
-                                  capture_output=True, text=True, env=env, check=True)
-            return json.loads(done.stdout)["stats"]
+    def __init__(self, remote: Path, sim: AwxSim, workdir: Path, replicas: int = 1, database: str | None = None,
+                 label: str = "ours", dispatch: dict | None = None):
+        self.workdir, self.label, self.database = workdir, label, database
+        self.schema = f"bench_{os.getpid()}_{label}" if database else None
+        self.env = {**os.environ, "BENCH_GITLAB_TOKEN": GITLAB_TOKEN, "BENCH_AWX_TOKEN": AWX_TOKEN,
+                    "BENCH_DATABASE_URL": database or ""}
+        self.configs, self.ports = [], []
+        self.processes: list[subprocess.Popen | None] = [None] * replicas
+        for n in range(replicas):
+            port = free_port()
+            config = workdir / f"receiver-{label}-{n}.yml"
+            config.write_text(json.dumps({
+                "listen": {"host": "127.0.0.1", "port": port},
+                "state_dir": str(workdir / f"receiver-{label}-{n}"),
+                "gitlab": {"project": PROJECT, "project_id": PROJECT_ID, "secret_tokens": ["env:BENCH_GITLAB_TOKEN"]},
+                "gitops": {"repository": str(remote)},
+                "launcher": {"type": "awx", "awx": {"url": sim.url, "token": "env:BENCH_AWX_TOKEN",
+                                                     "poll_interval": 0.5}},
+                "dispatch": {"concurrency": 32, **(dispatch or {})},
+                **({"store": {"url": "env:BENCH_DATABASE_URL", "schema": self.schema}} if database else {}),
+            }, indent=2))  # JSON is YAML
+            self.configs.append(config)
+            self.ports.append(port)
 
-        began = time.monotonic()
-        idle = False
-        while time.monotonic() - began < drain_bound:
-            stats = status()
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}/hooks/gitlab" for port in self.ports]
+
+    def log(self, n: int) -> Path:
+        return self.workdir / f"receiver-{self.label}-{n}.log"
+
+    def start(self, *which: int) -> None:
+        """Starts the replicas (all by default) and waits until each answers /readyz 200."""
+        for n in which or range(len(self.ports)):
+            with open(self.log(n), "a") as out:
+                self.processes[n] = subprocess.Popen(
+                    [str(BIN / "stoa-receiver"), "serve", "--config", str(self.configs[n])], env=self.env,
+                    stdout=out, stderr=out)
+        for n in which or range(len(self.ports)):
+            base = f"http://127.0.0.1:{self.ports[n]}"
+            wait_until(lambda base=base: http_json(base + "/readyz", 2)[0] == 200, 120, f"stoa-receiver {n}",
+                       self.processes[n], self.log(n))
+
+    def kill9(self, n: int) -> None:
+        """SIGKILL to replica ``n``'s ingest process; its worker gets SIGTERM from the kernel (PDEATHSIG)."""
+        process = self.processes[n]
+        process.kill()
+        process.wait(10)
+
+    def cpu_seconds(self) -> float:
+        return sum(_cpu_seconds(p.pid) for p in self.processes if p and p.poll() is None)
+
+    def rss_mb(self) -> float:
+        return sum(_rss_mb(p.pid) for p in self.processes if p and p.poll() is None)
+
+    def stats(self) -> dict:
+        done = subprocess.run([str(BIN / "stoa-receiver"), "--config", str(self.configs[0]), "status", "--json"],
+                              capture_output=True, text=True, env=self.env, check=True)
+        return json.loads(done.stdout)["stats"]
+
+    def wait_idle(self, bound: float) -> dict:
+        """Polls ``stoa-receiver status`` every second until nothing is unrouted, queued or running (at most
+        ``bound`` s). Returns stored, events_by_status, requests, dead, idle, drain_seconds."""
+        began, idle = time.monotonic(), False
+        while time.monotonic() - began < bound:
+            stats = self.stats()
             if (not stats["events"].get("accepted") and not stats["queue_depth"]
                     and not stats["requests"].get("launching") and not stats["requests"].get("running")):
                 idle = True
                 break
             time.sleep(1.0)
-        result.update(stored=sum(stats["events"].values()), events_by_status=stats["events"],
-                      requests=stats["requests"], dead=stats["dead_letters"], idle=idle,
-                      drain_seconds=time.monotonic() - began, jobs=sim.jobs() - jobs_before,
-                      rss_mb=_rss_mb(receiver.pid))
+        return {"stored": sum(stats["events"].values()), "events_by_status": stats["events"],
+                "requests": stats["requests"], "dead": stats["dead_letters"], "idle": idle,
+                "drain_seconds": time.monotonic() - began}
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process is not None:
+                stop(process)
+        if self.database:
+            drop_schema(self.database, self.schema)
+
+
+def run_ours(bodies: list[bytes], remote: Path, sim: AwxSim, clients: int, workdir: Path, time_bound: float,
+             drain_bound: float, replicas: int = 1, database: str | None = None, label: str = "ours") -> dict:
+    """Deliveries spread over :class:`Receivers`; figures, CPU per ack (all replicas), what was stored and
+    launched once idle."""
+    sim.reset()
+    jobs_before = sim.jobs()
+    receivers = Receivers(remote, sim, workdir, replicas, database, label)
+    try:
+        receivers.start()
+        cpu = receivers.cpu_seconds()
+        run = send_all(receivers.urls, bodies, _gitlab_headers(label), clients, 202, time_bound)
+        result = figures(run)
+        result["acked_ids"] = run["acked_ids"]
+        result["cpu_ms"] = (receivers.cpu_seconds() - cpu) * 1000 / max(1, result["acked"])
+        result.update(receivers.wait_idle(drain_bound), jobs=sim.jobs() - jobs_before, rss_mb=receivers.rss_mb())
         return result
     finally:
-        stop(receiver)
+        receivers.close()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -337,64 +481,97 @@ RULEBOOK = """
 """
 
 
-def run_rulebook(bodies: list[bytes], sim: AwxSim, clients: int, workdir: Path, time_bound: float,
-                 drain_bound: float) -> dict:
-    venv = rulebook_venv()
-    home = java_home()
-    if not home:
-        sys.exit("ansible-rulebook needs a JDK 17+: no java on PATH")
-    port = free_port()
-    token = "bench-rulebook-token"
-    rulebook = workdir / "rulebook.yml"
-    rulebook.write_text(RULEBOOK.format(port=port, token=token, tenant=load_repo.TENANT))
-    inventory = workdir / "inventory.yml"
-    inventory.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
-    env = {**os.environ, "JAVA_HOME": home, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
-           "EDA_JOB_TEMPLATE_REFRESH_DELAY": RULEBOOK_REFRESH, "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-tmp")}
-    log = workdir / "rulebook.log"
-    sim.reset()
-    jobs_before = sim.jobs()
-    with open(log, "w") as out:
-        peer = subprocess.Popen(
-            [str(venv / "bin" / "ansible-rulebook"), "--rulebook", str(rulebook), "-i", str(inventory),
-             "--controller-url", sim.url, "--controller-token", AWX_TOKEN, "--execution-strategy", "parallel",
-             "-m", str(RULEBOOK_MAX_ACTIONS)], cwd=workdir, env=env, stdout=out, stderr=out)
-    base = f"http://127.0.0.1:{port}"
+class Rulebook:
+    """ansible-rulebook with the webhook source and run_job_template against the AWX simulator (the peer)."""
 
-    def listening() -> bool:  # without a token: 401, nothing queued
-        request = urllib.request.Request(base + "/ready", data=b"{}", method="POST",
-                                         headers={"Content-Type": "application/json"})
-        try:
-            urllib.request.urlopen(request, timeout=2)
-        except urllib.error.HTTPError as exc:
-            return exc.code == 401
-        return False
+    TOKEN = "bench-rulebook-token"
 
-    try:
-        wait_until(listening, 180, "ansible-rulebook", peer, log)
-        headers = _gitlab_headers("peer", {"Authorization": f"Bearer {token}"})
-        cpu = _cpu_seconds(peer.pid)
-        result = figures(send_all(base + "/hooks/gitlab", bodies, headers, clients, 200, time_bound))
-        result["cpu_ms"] = (_cpu_seconds(peer.pid) - cpu) * 1000 / max(1, result["acked"])
-        # Its jobs: until every acknowledged event has launched one, or nothing moved for 10 s (bounded).
+    def __init__(self, sim: AwxSim, workdir: Path):
+        self.venv, home = rulebook_venv(), java_home()
+        if not home:
+            sys.exit("ansible-rulebook needs a JDK 17+: no java on PATH")
+        self.sim, self.workdir, self.process = sim, workdir, None
+        self.port = free_port()
+        self.rulebook = workdir / "rulebook.yml"
+        self.rulebook.write_text(RULEBOOK.format(port=self.port, token=self.TOKEN, tenant=load_repo.TENANT))
+        self.inventory = workdir / "inventory.yml"
+        self.inventory.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+        self.env = {**os.environ, "JAVA_HOME": home, "PATH": f"{self.venv / 'bin'}:{os.environ['PATH']}",
+                    "EDA_JOB_TEMPLATE_REFRESH_DELAY": RULEBOOK_REFRESH,
+                    "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-tmp")}
+        self.log = workdir / "rulebook.log"
+        self.url = f"http://127.0.0.1:{self.port}/hooks/gitlab"
+
+    def headers(self, run: str):
+        return _gitlab_headers(run, {"Authorization": f"Bearer {self.TOKEN}"})
+
+    def start(self) -> None:
+        """Starts it and waits until its webhook answers (401 without the token: nothing queued)."""
+        with open(self.log, "a") as out:
+            self.process = subprocess.Popen(
+                [str(self.venv / "bin" / "ansible-rulebook"), "--rulebook", str(self.rulebook), "-i",
+                 str(self.inventory), "--controller-url", self.sim.url, "--controller-token", AWX_TOKEN,
+                 "--execution-strategy", "parallel", "-m", str(RULEBOOK_MAX_ACTIONS)], cwd=self.workdir,
+                env=self.env, stdout=out, stderr=out)
+
+        def listening() -> bool:
+            request = urllib.request.Request(self.url.replace("/hooks/gitlab", "/ready"), data=b"{}", method="POST",
+                                             headers={"Content-Type": "application/json"})
+            try:
+                urllib.request.urlopen(request, timeout=2)
+            except urllib.error.HTTPError as exc:
+                return exc.code == 401
+            except OSError:
+                return False
+            return False
+
+        wait_until(listening, 180, "ansible-rulebook", self.process, self.log)
+
+    def kill9(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+    def wait_jobs(self, expected: int, jobs_before: int, bound: float) -> float:
+        """Until ``expected`` jobs were launched or nothing moved for 10 s (at most ``bound`` s): the seconds."""
         began, last, moved = time.monotonic(), -1, time.monotonic()
-        while time.monotonic() - began < drain_bound:
-            jobs = sim.jobs() - jobs_before
-            if jobs >= result["acked"]:
+        while time.monotonic() - began < bound:
+            jobs = self.sim.jobs() - jobs_before
+            if jobs >= expected:
                 break
             if jobs != last:
                 last, moved = jobs, time.monotonic()
             elif time.monotonic() - moved > 10:
                 break
             time.sleep(0.5)
-        result.update(jobs=sim.jobs() - jobs_before, drain_seconds=time.monotonic() - began,
-                      rss_mb=_rss_mb(peer.pid))
+        return time.monotonic() - began
+
+    def close(self) -> None:
+        if self.process is not None:
+            stop(self.process, signal.SIGINT)
+
+
+def run_rulebook(bodies: list[bytes], sim: AwxSim, clients: int, workdir: Path, time_bound: float,
+                 drain_bound: float) -> dict:
+    sim.reset()
+    jobs_before = sim.jobs()
+    peer = Rulebook(sim, workdir)
+    try:
+        peer.start()
+        cpu = _cpu_seconds(peer.process.pid)
+        result = figures(send_all(peer.url, bodies, peer.headers("peer"), clients, 200, time_bound))
+        result["cpu_ms"] = (_cpu_seconds(peer.process.pid) - cpu) * 1000 / max(1, result["acked"])
+        result["drain_seconds"] = peer.wait_jobs(result["acked"], jobs_before, drain_bound)
+        result.update(jobs=sim.jobs() - jobs_before, rss_mb=_rss_mb(peer.process.pid))
         return result
     finally:
-        stop(peer, signal.SIGINT)
+        peer.close()
 
 
 # -- main ------------------------------------------------------------------------------------------
+def full_note(f: dict) -> str:
+    return f" (but {f['full']} Full Deploy jobs reconciled everything)" if f["full"] else ""
+
+
 def row(label: str, f: dict) -> str:
     return (f"{label:38} {f['acked']:>6} {f['rate']:>9.0f} {f['p50']:>8.1f} {f['p99']:>8.1f} {f['max']:>8.1f} "
             f"{f['errors']:>6}")
@@ -411,8 +588,12 @@ def main() -> None:
     parser.add_argument("--drain-bound", type=float, default=600.0,
                         help="seconds to wait for the launches that follow the load")
     parser.add_argument("--no-rulebook", action="store_true", help="skip the ansible-rulebook measurement")
+    parser.add_argument("--no-postgres", action="store_true",
+                        help="skip the run of two replicas sharing PostgreSQL (it starts the local PostgreSQL)")
     args = parser.parse_args()
+    apis = args.apis or args.events
     started, load_before = time.perf_counter(), os.getloadavg()[0]
+    database = None if args.no_postgres else database_url()
 
     with tempfile.TemporaryDirectory(prefix="bench-receiver-") as tmp:
         workdir = Path(tmp)
@@ -420,8 +601,16 @@ def main() -> None:
         bodies = push_bodies(shas)
         generator = measure_generator(bodies, args.clients, workdir, args.time_bound)
         sim = AwxSim(workdir)
+        runs = []
         try:
             ours = run_ours(bodies, remote, sim, args.clients, workdir, args.time_bound, args.drain_bound)
+            ours.update(launch_accounting(sim, shas, ours["acked_ids"], apis))
+            runs.append(("ours: stoa-receiver, SQLite (fsync'd)", ours))
+            if database:
+                pg = run_ours(bodies, remote, sim, args.clients, workdir, args.time_bound, args.drain_bound,
+                              replicas=2, database=database, label="pg")
+                pg.update(launch_accounting(sim, shas, pg["acked_ids"], apis))
+                runs.append(("ours: 2 replicas, PostgreSQL", pg))
             peer = None if args.no_rulebook else run_rulebook(bodies, sim, args.clients, workdir, args.time_bound,
                                                                args.drain_bound)
         finally:
@@ -433,16 +622,22 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f} after); AWX simulator finishing jobs at once\n")
     print(f"{'':38} {'acked':>6} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}")
     print(row("load generator alone (ceiling)", generator))
-    print(row("ours: stoa-receiver (fsync'd)", ours))
+    for label, f in runs:
+        print(row(label, f))
     if peer:
         print(row(f"peer: ansible-rulebook {RULEBOOK_VERSION} (memory)", peer))
-    for label, f in (("ours", ours), ("peer", peer)):
+    for label, f in [*runs, ("peer", peer)]:
         if f and f["error_kinds"]:
             print(f"  {label} errors: {f['error_kinds']}")
-    print(f"\nours: {ours['acked']} acked, {ours['stored']} stored ({', '.join(f'{k} {v}' for k, v in sorted(ours['events_by_status'].items()))}); "
-          f"{ours['jobs']} AWX jobs launched; job requests {ours['requests']}, dead letters {ours['dead']}; "
-          f"{'idle' if ours['idle'] else 'NOT idle'} {ours['drain_seconds']:.1f} s after the load; RSS {ours['rss_mb']:.0f} MB; "
-          f"CPU {ours['cpu_ms']:.2f} ms per acked event during the load")
+    print()
+    for label, f in runs:
+        print(f"{label}: {f['acked']} acked, {f['stored']} stored "
+              f"({', '.join(f'{k} {v}' for k, v in sorted(f['events_by_status'].items()))}); {f['jobs']} AWX jobs "
+              f"launched; lost (acked, no job at its commit) {f['without_job']}"
+              f"{full_note(f)}, "
+              f"launched twice {f['duplicated']}; job requests {f['requests']}, dead letters {f['dead']}; "
+              f"{'idle' if f['idle'] else 'NOT idle'} {f['drain_seconds']:.1f} s after the load; RSS {f['rss_mb']:.0f} MB; "
+              f"CPU {f['cpu_ms']:.2f} ms per acked event during the load")
     print(f"ours against the targets: {ours['rate']:,.0f} durable acks/s (target >= {TARGET_RATE:,}: "
           f"{'met' if ours['rate'] >= TARGET_RATE else 'NOT met'}), p99 {ours['p99']:.1f} ms (target < {TARGET_P99_MS}: "
           f"{'met' if ours['p99'] < TARGET_P99_MS else 'NOT met'})")
@@ -450,9 +645,11 @@ def main() -> None:
         print(f"peer: {peer['acked']} acked, {peer['jobs']} AWX jobs launched {peer['drain_seconds']:.1f} s after the "
               f"load (acked events held in memory only); RSS {peer['rss_mb']:.0f} MB; CPU {peer['cpu_ms']:.2f} ms per "
               "acked event during the load")
-        print(f"ratios: throughput ours/peer {ours['rate'] / peer['rate']:.2f}, p99 peer/ours "
-              f"{peer['p99'] / ours['p99']:.2f}")
-    print(f"ours / generator ceiling: {ours['rate'] / generator['rate']:.2f}")
+        for label, f in runs:
+            print(f"ratios, {label} / peer: throughput {f['rate'] / peer['rate']:.2f}, p99 peer/ours "
+                  f"{peer['p99'] / f['p99']:.2f}")
+    for label, f in runs:
+        print(f"{label} / generator ceiling: {f['rate'] / generator['rate']:.2f}")
     print(f"run time {time.perf_counter() - started:.0f} s")
 
 
