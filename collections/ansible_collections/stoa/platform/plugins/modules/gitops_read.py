@@ -20,7 +20,7 @@ description:
     every file must resolve inside the checkout (a symbolic link that leads out is refused).
   - Each file is checked against the JSON Schema of the kind its location gives it (C(iam/tenants.yaml) is a
     TenantRegistry, C(aliases/<env>/*.yaml) GatewayAlias documents, and so on, see docs/gitops.md).
-  - Fails listing every problem as C(file:line: field: message), before any task uses the data.
+  - Fails listing every problem, each with its file, line and field, before any task uses the data.
   - Use it instead of C(lookup('file') | from_yaml), which reads YAML 1.1, keeps the last of duplicate keys and
     checks nothing.
 author:
