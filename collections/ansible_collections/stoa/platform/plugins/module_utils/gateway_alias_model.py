@@ -212,14 +212,19 @@ def comparable(alias, body, secret_paths):
 
 # -- converging one alias (gateway_alias, gateway_alias_set) -------------------------------------------
 def find_alias(client, name, aliases=None):
-    """The alias named ``name`` as GET /alias/{id} returns it, or None.
+    """The alias named ``name``, or None.
 
-    ``aliases`` is an already fetched ``GET /alias`` list (a set of aliases reads it once).
+    Alone: ``GET /alias``, then ``GET /alias/{id}`` of the match, as Software AG's own role does.
+    ``aliases`` is an already fetched ``GET /alias`` list (a set of aliases reads it once): its entries
+    are whole Alias objects, secrets masked as on GET /alias/{id} (APIGatewayAlias.json declares the list
+    as an array of Alias), so the match is used as it is, without a GET per alias.
     """
     matches = [a for a in (client.list_aliases() if aliases is None else aliases) if a.get("name") == name]
     if len(matches) > 1:
         raise AliasSpecError("%d aliases are named %s on the gateway" % (len(matches), name))
-    return client.get_alias(matches[0]["id"]) if matches else None
+    if not matches:
+        return None
+    return copy.deepcopy(matches[0]) if aliases is not None else client.get_alias(matches[0]["id"])
 
 
 def remove_alias(client, name, check_mode, aliases=None):
