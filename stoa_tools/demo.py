@@ -212,11 +212,13 @@ def why_login_fails(env: dict, email: str, path: str, answer: requests.Response)
         return (f"{said}; Keycloak wants the user to act first ({', '.join(user['requiredActions'])}): the initial "
                 f"password was set as temporary")
     admin = keycloak_admin(env)
+    fix = (f"`bao kv metadata delete secret/{path}` (with .stoa/services.env sourced), then `make demo`: it writes a "
+           f"new password to Vault and sets it in Keycloak")
     if not any(c.get("type") == "password" for c in admin.get_credentials(user["id"])):
-        return f"{said}; the user has no password in Keycloak (the IAM sync sets it from secret/{path})"
-    return (f"{said}; the password in Vault at secret/{path} is not the one Keycloak holds: one of them was changed "
-            f"after the user was created. Remove the user's password in Keycloak (admin console, Credentials) and run "
-            f"`make demo` again: the IAM sync sets the one in Vault")
+        return (f"{said}; the user has no password in Keycloak: run `make demo` again, its IAM sync sets the initial "
+                f"password of a user that has none")
+    return (f"{said}; the password in Vault at secret/{path} is not the one Keycloak holds (one of them was changed "
+            f"after the user was created). To repair: {fix}")
 
 
 def _free_port() -> int:
