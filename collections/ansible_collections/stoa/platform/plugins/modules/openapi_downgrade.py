@@ -25,8 +25,8 @@ description:
   - C(null) is accepted by the result exactly where the 3.1 document accepts it, whatever the composition
     (C(anyOf)/C(oneOf)/C(allOf), C($ref)s, discriminators).
   - References are resolved as JSON Schema 2020-12 resolves them (C($id), C($anchor), C($defs) anywhere) and
-    written as 3.0 pointers to the same targets. A relative reference to another file is bundled: read relative
-    to O(src), converted and placed in C(components). A reference that cannot be resolved (missing target,
+    written as 3.0 pointers to the same targets. A relative reference to another file is bundled (read relative
+    to O(src), converted and placed in C(components)). A reference that cannot be resolved (missing target,
     remote URL, file outside O(ref_root)) fails the task with the JSON pointer of the C($ref); the document is
     never printed.
   - Optionally applies the import fixes a live webMethods 10.15 gateway needs, as a separate reported step.
