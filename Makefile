@@ -18,7 +18,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COLLECTION := collections/ansible_collections/stoa/platform
 
-.PHONY: help demo setup services-up services-down services-status test unit integration lint sanity bench bench-openapi bench-gateway bench-keycloak bench-receiver clean
+.PHONY: help demo setup services-up services-down services-status test unit integration lint sanity bench bench-openapi bench-gateway bench-keycloak bench-receiver bench-receiver-faults clean
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^#   //'
@@ -71,7 +71,7 @@ sanity: setup
 	cd $(COLLECTION) && PATH="$(abspath $(BIN)):$$PATH" ansible-test sanity --venv --python 3.11 --color no
 
 # Measurements against peer tools, printed as ratios (not tests).
-bench: bench-openapi bench-gateway bench-keycloak bench-receiver
+bench: bench-openapi bench-gateway bench-keycloak bench-receiver bench-receiver-faults
 
 bench-openapi: setup
 	$(BIN)/python benchmarks/openapi_downgrade.py
@@ -85,6 +85,9 @@ bench-keycloak: setup
 # ansible-rulebook (the peer) gets its own virtualenv, .stoa/bench/rulebook-venv, made on first use.
 bench-receiver: setup
 	$(BIN)/python benchmarks/receiver_ingest.py
+
+bench-receiver-faults: setup
+	$(BIN)/python benchmarks/receiver_faults.py
 
 clean: services-down
 	rm -rf .stoa $(COLLECTION)/tests/output

@@ -49,6 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "receiver"))
 import load_repo  # noqa: E402
 
+from local_services.process import group_members_alive  # noqa: E402
+
 BIN = Path(sys.executable).parent
 PUSH_HOOK = ROOT.parent / "shared" / "gitlab" / "push_hook.json"
 PROJECT, PROJECT_ID = "platform/stoa-gitops", 4242
@@ -102,6 +104,19 @@ def stop(process: subprocess.Popen, sig=signal.SIGTERM, grace: float = 20) -> No
             process.wait(10)
 
 
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL to the process group ``process`` leads (started with start_new_session), waited for."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(10)
+    deadline = time.monotonic() + 10
+    # Children reparented elsewhere linger as zombies until reaped: wait for the live ones only.
+    while time.monotonic() < deadline and group_members_alive(process.pid):
+        time.sleep(0.05)
+
+
 def push_bodies(shas: list[str]) -> list[bytes]:
     template = json.loads(PUSH_HOOK.read_text())
     template["project"].update(id=PROJECT_ID, path_with_namespace=PROJECT, name="stoa-gitops",
@@ -125,7 +140,7 @@ def percentile(values: list[float], q: float) -> float:
 
 # -- the load generator ----------------------------------------------------------------------------
 async def _send_all(urls: list[str], bodies: list[bytes], headers, clients: int, expected: set[int], deadline: float,
-                    retry: bool = False) -> dict:
+                    retry: bool = False, acked: dict | None = None) -> dict:
     """Posts every body once (8 keep-alive clients, one asyncio aiohttp session); delivery ``i`` goes to
     ``urls[i % len(urls)]``. With ``retry``, a delivery that got no answer or an answer outside ``expected`` is
     sent again (same Idempotency-Key) to the next URL after 50 ms, as a GitLab retrying would, until ``deadline``.
@@ -134,7 +149,7 @@ async def _send_all(urls: list[str], bodies: list[bytes], headers, clients: int,
 
     latencies: list[float] = []
     errors: Counter = Counter()
-    acked: dict[int, str | None] = {}
+    acked = {} if acked is None else acked  # {i: event_id}; the caller's dict shows progress while it runs
     retries = 0
     cursor = iter(range(len(bodies)))
     connector = aiohttp.TCPConnector(limit=clients * len(urls), force_close=False)
@@ -179,10 +194,11 @@ async def _send_all(urls: list[str], bodies: list[bytes], headers, clients: int,
 
 
 def send_all(url: str | list[str], bodies: list[bytes], headers, clients: int, expected: int | set[int],
-             time_bound: float, retry: bool = False) -> dict:
+             time_bound: float, retry: bool = False, acked: dict | None = None) -> dict:
     urls = [url] if isinstance(url, str) else list(url)
     codes = {expected} if isinstance(expected, int) else set(expected)
-    return asyncio.run(_send_all(urls, bodies, headers, clients, codes, time.monotonic() + time_bound, retry))
+    return asyncio.run(_send_all(urls, bodies, headers, clients, codes, time.monotonic() + time_bound, retry,
+                                 acked))
 
 
 def figures(run: dict) -> dict:
@@ -349,17 +365,15 @@ class Receivers:
             with open(self.log(n), "a") as out:
                 self.processes[n] = subprocess.Popen(
                     [str(BIN / "stoa-receiver"), "serve", "--config", str(self.configs[n])], env=self.env,
-                    stdout=out, stderr=out)
+                    stdout=out, stderr=out, start_new_session=True)
         for n in which or range(len(self.ports)):
             base = f"http://127.0.0.1:{self.ports[n]}"
             wait_until(lambda base=base: http_json(base + "/readyz", 2)[0] == 200, 120, f"stoa-receiver {n}",
                        self.processes[n], self.log(n))
 
     def kill9(self, n: int) -> None:
-        """SIGKILL to replica ``n``'s ingest process; its worker gets SIGTERM from the kernel (PDEATHSIG)."""
-        process = self.processes[n]
-        process.kill()
-        process.wait(10)
+        """A crash of replica ``n``: SIGKILL to its ingest and worker processes at once (its process group)."""
+        kill_group(self.processes[n])
 
     def cpu_seconds(self) -> float:
         return sum(_cpu_seconds(p.pid) for p in self.processes if p and p.poll() is None)
@@ -512,7 +526,7 @@ class Rulebook:
                 [str(self.venv / "bin" / "ansible-rulebook"), "--rulebook", str(self.rulebook), "-i",
                  str(self.inventory), "--controller-url", self.sim.url, "--controller-token", AWX_TOKEN,
                  "--execution-strategy", "parallel", "-m", str(RULEBOOK_MAX_ACTIONS)], cwd=self.workdir,
-                env=self.env, stdout=out, stderr=out)
+                env=self.env, stdout=out, stderr=out, start_new_session=True)
 
         def listening() -> bool:
             request = urllib.request.Request(self.url.replace("/hooks/gitlab", "/ready"), data=b"{}", method="POST",
@@ -528,8 +542,8 @@ class Rulebook:
         wait_until(listening, 180, "ansible-rulebook", self.process, self.log)
 
     def kill9(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
+        """A crash: SIGKILL to ansible-rulebook and its children (its process group)."""
+        kill_group(self.process)
 
     def wait_jobs(self, expected: int, jobs_before: int, bound: float) -> float:
         """Until ``expected`` jobs were launched or nothing moved for 10 s (at most ``bound`` s): the seconds."""
