@@ -305,6 +305,12 @@ class ApiConverger(object):
         spec_changed = desired.fingerprint is not None and desired.fingerprint != before.get("spec_sha256")
         needs_put = spec_changed or self._needs_put(desired, api)
         was_active = bool(api.get("isActive"))
+        # Everything that can refuse the input runs before the first write (the deactivation below opens an
+        # outage window): the document is validated, the policy plan made and its stages read.
+        if spec_changed:
+            desired.check_document()
+        if desired.policies is not None:
+            self._check_policy_plan(desired.policies, policy, actions)
         deactivated = False
         try:
             if needs_put and was_active:
@@ -312,7 +318,6 @@ class ApiConverger(object):
                 self._do("deactivate", self.client.deactivate_api, api_id)
                 deactivated = True
             if spec_changed:
-                desired.check_document()
                 api = self._do("update_spec", self.client.update_api_document, api_id, desired.name,
                                desired.version, json.dumps(desired.document), desired.document_type,
                                desired.description) or api
@@ -374,6 +379,18 @@ class ApiConverger(object):
             removals.extend(extra)
             operations.extend(["remove_%s" % kind.option] * len(extra))
         return operations, creates, updates, removals
+
+    def _check_policy_plan(self, wanted, policy, actions):
+        """Refuse, before any write, a policy change that cannot be made.
+
+        Raises :class:`ConvergeError` when actions would change but the API has no policy, or when the
+        gateway has no stage for an action to add (read once with ``GET /policyStages``, cached).
+        """
+        operations, creates, _updates, _removals = self._policy_plan(wanted, actions)
+        if operations and policy is None:
+            raise ConvergeError("the API has no policy to attach actions to; nothing was changed")
+        for kind, _parameters in creates:
+            self._stage_of(kind.template)
 
     def _stage_of(self, template):
         if self._stages is None:

@@ -128,8 +128,68 @@ def openapi30_errors(document, limit=20):
     return spec_errors(document, "3.0", limit)
 
 
+# Keys whose values are data, not OpenAPI objects: a "$ref" inside them is an example's text, not a reference.
+_LITERAL_KEYS = frozenset(("example", "enum", "default", "const", "value"))
+
+
+def _resolve_local(document, reference):
+    """True when ``reference`` ('#' or '#/a/b') names a value in ``document`` (RFC 6901 tokens)."""
+    node = document
+    for token in reference[1:].split("/")[1:] if reference != "#" else []:
+        token = unescape_token(token)
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False
+    return True
+
+
+def unresolved_refs(document, limit=20):
+    """The local references (``$ref: '#/...'``) of ``document`` that point to nothing, as 'pointer: message' strings.
+
+    The pointer is the one of the ``$ref`` itself (``/paths/~1pets/get/.../schema/$ref``). References to other
+    files or URLs are left to the validator; literal values (examples, enums, defaults, ``x-`` extensions) are
+    not searched. The message quotes the reference, never the document.
+    """
+    found = []
+    stack = [(document, "")]
+    while stack and len(found) < limit:
+        node, pointer = stack.pop()
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#") and not _resolve_local(document, reference):
+                found.append("%s: %r points to nothing in the document" % (join_pointer(pointer, "$ref"), reference))
+            children = [(value, join_pointer(pointer, key)) for key, value in node.items()
+                        if key not in _LITERAL_KEYS and not str(key).startswith("x-")]
+        elif isinstance(node, list):
+            children = [(value, join_pointer(pointer, index)) for index, value in enumerate(node)]
+        else:
+            continue
+        stack.extend(reversed(children))
+    return found
+
+
+def _without_instance(error):
+    """A validator error's first line, with the offending value (an object or array of the document) named by its kind."""
+    message = str(getattr(error, "message", error))
+    instance = getattr(error, "instance", None)
+    if isinstance(instance, (dict, list)):
+        message = message.replace(repr(instance), "the %s" % ("object" if isinstance(instance, dict) else "array"))
+    return _first_line(message)
+
+
 def spec_errors(document, version, limit=20):
-    """Problems in a Swagger 2.0 (version '2.0') or OpenAPI 3.0 document, as 'pointer: message' strings."""
+    """Problems in a Swagger 2.0 (version '2.0') or OpenAPI 3.0 document, as 'pointer: message' strings.
+
+    Local references that point to nothing are reported first, each with the pointer of its ``$ref``
+    (:func:`unresolved_refs`); the validator would stop at the first one without saying where it is.
+    Messages never hold the document: a value the validator quotes is replaced by its kind.
+    """
+    dangling = unresolved_refs(document, limit)
+    if dangling:
+        return dangling
     if not HAS_SPEC_VALIDATOR:
         raise DocumentError("openapi-spec-validator is required to validate (pip install openapi-spec-validator)")
     # pylint: disable-next=import-outside-toplevel
@@ -141,7 +201,7 @@ def spec_errors(document, version, limit=20):
         for error in validator(document).iter_errors():
             path = getattr(error, "absolute_path", None) or getattr(error, "path", None) or []
             pointer = join_pointer("", *path) or "/"
-            errors.append("%s: %s" % (pointer, _first_line(getattr(error, "message", error))))
+            errors.append("%s: %s" % (pointer, _without_instance(error)))
             if len(errors) >= limit:
                 break
     except Exception as exc:  # pylint: disable=broad-exception-caught
