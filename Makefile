@@ -89,5 +89,6 @@ bench-receiver: setup
 bench-receiver-faults: setup
 	$(BIN)/python benchmarks/receiver_faults.py
 
+# STOA_STATE_DIR: the state directory of an instance of one's own (docs/local-services.md).
 clean: services-down
-	rm -rf .stoa $(COLLECTION)/tests/output
+	rm -rf "$${STOA_STATE_DIR:-.stoa}" $(COLLECTION)/tests/output
