@@ -18,7 +18,7 @@ description:
     M(stoa.platform.gateway_alias) with O(stoa.platform.gateway_alias#module:definition) would (the same
     converger, results, secrets fingerprint and check mode), in one module call.
   - The gateway's alias list (C(GET /alias)) is read once for the whole set, and its entries (whole Alias objects,
-    secrets masked) are compared as they are: a rerun with nothing to change sends that one GET. A changed alias is
+    secrets masked) are compared as they are; a rerun with nothing to change sends that one GET. A changed alias is
     read back after its write. Vault references are resolved once each, before the first write.
   - O(parallelism) documents are converged at once; the aliases of one document (an endpoint and its C(-auth) or
     C(-apikey) alias) are converged in order by one worker.
