@@ -59,35 +59,56 @@ def dead_refs(receivers: bench.Receivers) -> set[str]:
     return {row["ref"] for row in json.loads(done.stdout)}
 
 
-def load_with_crash(urls: list[str], bodies: list[bytes], headers, clients: int, kill, restart, down: float) -> dict:
-    """Sends every push (retrying) while another thread crashes the tool once KILL_AT of them are acknowledged
-    and, with ``restart``, starts it again ``down`` seconds later."""
-    acked: dict[int, str | None] = {}
-    result: dict = {}
-    sender = threading.Thread(target=lambda: result.update(
-        bench.send_all(urls, bodies, headers, clients, {200, 202}, 600, retry=True, acked=acked)))
-    sender.start()
-    while len(acked) < len(bodies) * KILL_AT and sender.is_alive():
-        time.sleep(0.005)
-    killed_after = len(acked)
-    kill()
-    if restart:
-        time.sleep(down)
-        restart()
-    sender.join()
-    figures = bench.figures(result)
-    figures.update(acked_ids=result["acked_ids"], retries=result["retries"], killed_after=killed_after)
-    return figures
+def retrying_load(urls: list[str], bodies: list[bytes], headers, clients: int, acked: dict | None = None) -> dict:
+    """Every push sent, again on no answer or a 5xx: figures, acked_ids, retries."""
+    result = bench.send_all(urls, bodies, headers, clients, {200, 202}, 600, retry=True, acked=acked)
+    run = bench.figures(result)
+    run.update(acked_ids=result["acked_ids"], retries=result["retries"])
+    return run
 
 
-def ours_crash(label, bodies, shas, remote, sim, workdir, clients, replicas, database, down, drain) -> dict:
+def crash_load(bodies: list[bytes], clients: int, down: float, restart: bool):
+    """A load during which the tool crashes once KILL_AT of the pushes are acknowledged (replica 0 of ours) and,
+    with ``restart``, starts again ``down`` seconds later."""
+    def load(urls, headers, kill, start) -> dict:
+        acked: dict[int, str | None] = {}
+        result: dict = {}
+        sender = threading.Thread(target=lambda: result.update(retrying_load(urls, bodies, headers, clients, acked)))
+        sender.start()
+        while len(acked) < len(bodies) * KILL_AT and sender.is_alive():
+            time.sleep(0.005)
+        killed_after = len(acked)
+        kill()
+        if restart:
+            time.sleep(down)
+            start()
+        sender.join()
+        return dict(result, killed_after=killed_after)
+    return load
+
+
+def outage_load(bodies: list[bytes], clients: int, sim: bench.AwxSim, seconds: float):
+    """A load that begins with AWX answering 503 for ``seconds``; returns once the outage is over."""
+    def load(urls, headers, kill, start) -> dict:
+        request = urllib.request.Request(sim.url + "/_sim/faults/error", method="POST",
+                                         data=json.dumps({"status": 503, "seconds": seconds}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).close()
+        run = retrying_load(urls, bodies, headers, clients)
+        time.sleep(max(0.0, seconds - run["seconds"]))  # what is still queued meets AWX back
+        return run
+    return load
+
+
+def ours(label: str, load, remote: Path, sim: bench.AwxSim, workdir: Path, shas: list[str], drain: float,
+         replicas: int = 1, database: str | None = None) -> dict:
+    """``load`` against stoa-receiver (``replicas`` of them), then what became of the acknowledged pushes."""
     sim.reset()
     receivers = bench.Receivers(remote, sim, workdir, replicas, database, label, dispatch={"lease_seconds": 5})
     try:
         receivers.start()
-        restart = (lambda: receivers.start(0)) if replicas == 1 else None
-        run = load_with_crash(receivers.urls, bodies, bench._gitlab_headers(label), clients,  # noqa: SLF001
-                              lambda: receivers.kill9(0), restart, down)
+        run = load(receivers.urls, bench._gitlab_headers(label), lambda: receivers.kill9(0),  # noqa: SLF001
+                   lambda: receivers.start(0))
         run.update(receivers.wait_idle(drain))  # `stoa-receiver status` reads the store, whoever is alive
         run.update(outcome(sim, shas, run["acked_ids"], dead_refs(receivers)))
         return run
@@ -95,60 +116,19 @@ def ours_crash(label, bodies, shas, remote, sim, workdir, clients, replicas, dat
         receivers.close()
 
 
-def peer_crash(bodies, shas, sim, workdir, clients, down, drain) -> dict:
+def peer(label: str, load, sim: bench.AwxSim, workdir: Path, shas: list[str], drain: float) -> dict:
+    """``load`` against ansible-rulebook, then what became of the acknowledged pushes."""
     sim.reset()
     jobs_before = sim.jobs()
-    peer = bench.Rulebook(sim, workdir)
+    rulebook = bench.Rulebook(sim, workdir)
     try:
-        peer.start()
-        run = load_with_crash([peer.url], bodies, peer.headers("peer-crash"), clients, peer.kill9, peer.start, down)
-        run["drain_seconds"] = peer.wait_jobs(run["acked"], jobs_before, drain)
+        rulebook.start()
+        run = load([rulebook.url], rulebook.headers(label), rulebook.kill9, rulebook.start)
+        run["drain_seconds"] = rulebook.wait_jobs(run["acked"], jobs_before, drain)
         run.update(outcome(sim, shas, run["acked_ids"]), dead=0)
         return run
     finally:
-        peer.close()
-
-
-def awx_outage(sim: bench.AwxSim, seconds: float) -> None:
-    request = urllib.request.Request(sim.url + "/_sim/faults/error", method="POST",
-                                     data=json.dumps({"status": 503, "seconds": seconds}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=10).close()
-
-
-def ours_outage(bodies, shas, remote, sim, workdir, clients, outage, drain) -> dict:
-    sim.reset()
-    receivers = bench.Receivers(remote, sim, workdir, 1, None, "outage")
-    try:
-        receivers.start()
-        awx_outage(sim, outage)
-        result = bench.send_all(receivers.urls, bodies, bench._gitlab_headers("outage"), clients, {200, 202}, 600,  # noqa: SLF001
-                                retry=True)
-        run = bench.figures(result)
-        run.update(acked_ids=result["acked_ids"], retries=result["retries"])
-        run.update(receivers.wait_idle(drain + outage))
-        run.update(outcome(sim, shas, run["acked_ids"], dead_refs(receivers)))
-        return run
-    finally:
-        receivers.close()
-
-
-def peer_outage(bodies, shas, sim, workdir, clients, outage, drain) -> dict:
-    sim.reset()
-    jobs_before = sim.jobs()
-    peer = bench.Rulebook(sim, workdir)
-    try:
-        peer.start()
-        awx_outage(sim, outage)
-        result = bench.send_all(peer.url, bodies, peer.headers("peer-outage"), clients, {200, 202}, 600, retry=True)
-        run = bench.figures(result)
-        run.update(acked_ids=result["acked_ids"], retries=result["retries"])
-        time.sleep(max(0.0, outage - result["seconds"]))  # its queue may still hold events when the outage ends
-        run["drain_seconds"] = peer.wait_jobs(run["acked"], jobs_before, drain)
-        run.update(outcome(sim, shas, run["acked_ids"]), dead=0)
-        return run
-    finally:
-        peer.close()
+        rulebook.close()
 
 
 def line(label: str, f: dict) -> str:
@@ -176,21 +156,24 @@ def main() -> None:
         remote, shas = bench.load_repo.build(workdir / "gitops", args.events, None)
         bodies = bench.push_bodies(shas)
         sim = bench.AwxSim(workdir)
+        drain = args.drain_bound
+        crash_restarted = crash_load(bodies, args.clients, args.down, restart=True)
+        outage = outage_load(bodies, args.clients, sim, args.outage)
         try:
-            common = (bodies, shas, remote, sim, workdir, args.clients)
             rows.append(("kill -9: ours, SQLite, restarted",
-                         ours_crash("crash", *common, 1, None, args.down, args.drain_bound)))
+                         ours("crash", crash_restarted, remote, sim, workdir, shas, drain)))
             if database:
                 rows.append(("kill -9: ours, 1 of 2 replicas, PostgreSQL",
-                             ours_crash("crashpg", *common, 2, database, args.down, args.drain_bound)))
+                             ours("crashpg", crash_load(bodies, args.clients, args.down, restart=False), remote,
+                                  sim, workdir, shas, drain, replicas=2, database=database)))
             if not args.no_rulebook:
                 rows.append((f"kill -9: peer, ansible-rulebook {bench.RULEBOOK_VERSION}, restarted",
-                             peer_crash(bodies, shas, sim, workdir, args.clients, args.down, args.drain_bound)))
+                             peer("peercrash", crash_restarted, sim, workdir, shas, drain)))
             rows.append((f"AWX 503 for {args.outage:g} s: ours, SQLite",
-                         ours_outage(*common, args.outage, args.drain_bound)))
+                         ours("outage", outage, remote, sim, workdir, shas, drain + args.outage)))
             if not args.no_rulebook:
                 rows.append((f"AWX 503 for {args.outage:g} s: peer",
-                             peer_outage(bodies, shas, sim, workdir, args.clients, args.outage, args.drain_bound)))
+                             peer("peeroutage", outage, sim, workdir, shas, drain)))
         finally:
             sim.close()
 
