@@ -578,7 +578,7 @@ class Downgrader:
         """(document uri, JSON pointer in it) of the target of ``ref``, resolved as JSON Schema 2020-12 does."""
         if not isinstance(ref, str):
             raise DowngradeError(pointer, "$ref must be a string")
-        uri, _, fragment = _join_uri(base, ref).partition("#")
+        uri, dummy, fragment = _join_uri(base, ref).partition("#")
         fragment = unquote(fragment)
         if uri in self._resources:
             doc_uri, resource_pointer = self._resources[uri]
@@ -609,7 +609,7 @@ class Downgrader:
         try:
             with open(path, "rb") as handle:
                 text = handle.read().decode("utf-8")
-            document, _ = load_document(text, os.path.relpath(path, root))
+            document = load_document(text, os.path.relpath(path, root))[0]
         except (IOError, OSError, UnicodeError, DocumentError) as exc:
             raise DowngradeError(pointer, "$ref %r: cannot read %s: %s" % (ref, os.path.relpath(path, root), exc))
         prefix = os.path.relpath(path, os.path.dirname(self._source_path)).replace(os.sep, "/") + "#"
