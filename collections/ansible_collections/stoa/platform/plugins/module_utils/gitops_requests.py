@@ -37,13 +37,15 @@ except ImportError:  # pragma: no cover
     HAS_YAML = False
 
 from ansible_collections.stoa.platform.plugins.module_utils.gitops_schemas import schema_problems
-from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import (  # noqa: F401 (HAS_RUAMEL: the module)
+from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import (
     HAS_RUAMEL,
     YamlFileError,
     field_of,
     line_of,
     load_with_lines,
 )
+
+__all__ = ["HAS_RUAMEL", "HAS_YAML"]  # the module reports a missing library with these
 
 API_VERSION = "stoa.cab-i.com/v1"
 ACTIONS = {  # action -> (required state, new state, history action)
@@ -102,12 +104,12 @@ class Git(object):
         try:
             data, lines = load_with_lines(text)
         except YamlFileError as exc:
-            raise RequestError("%s: %s" % (path, "; ".join("line %s: %s: %s" % (line, field_of(pointer), message)
-                                                        for line, pointer, message in exc.problems)))
-        found = schema_problems(kind, data)
+            found = list(exc.problems)
+        else:
+            found = [(line_of(lines, pointer), pointer, message) for pointer, message in schema_problems(kind, data)]
         if found:
-            raise RequestError("%s: %s" % (path, "; ".join("line %s: %s: %s" % (line_of(lines, p), field_of(p), m)
-                                                        for p, m in found)))
+            listed = ["line %s: %s: %s" % (line, field_of(pointer), message) for line, pointer, message in found]
+            raise RequestError("%s: %s" % (path, "; ".join(listed)))
         return data
 
     def list_files(self, rev, directory):

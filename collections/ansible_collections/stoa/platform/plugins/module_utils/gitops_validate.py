@@ -192,8 +192,8 @@ def check_apis(checkout, registry):
                 checkout.problem(env_file, "tenant %s does not declare the environment %s" % (tenant_dir, stem),
                                  "/metadata/environment")
         for environment in environments:
-            if any(source in checkout.unusable for source in variable_sources(checkout.root, tenant_dir, api_dir,
-                                                                               environment)):
+            sources = variable_sources(checkout.root, tenant_dir, api_dir, environment)
+            if any(source in checkout.unusable for source in sources):
                 continue  # its problems are reported in the file itself
             check_variables(checkout, relpath, data, lines, tenant_dir, api_dir, environment, aliases)
 

@@ -140,8 +140,8 @@ def main():
                 problems.extend(exc.problems)
             except (OSError, IOError) as exc:
                 if relpath not in module.params["optional"]:
-                    problems.append(problem(relpath, 1, "", "cannot be read: %s" % (getattr(exc, "strerror", None)
-                                                                                     or exc)))
+                    reason = getattr(exc, "strerror", None) or str(exc)
+                    problems.append(problem(relpath, 1, "", "cannot be read: %s" % reason))
     if problems:
         module.fail_json(msg="%d problem(s) in the GitOps files:\n%s"
                              % (len(problems), "\n".join(format_problem(p) for p in problems)), problems=problems)
