@@ -8,7 +8,8 @@ Every case runs the modules against the real Keycloak and OpenBao, in a realm of
   a path (a subgroup of the same name is left alone);
 - e-mails and names that Keycloak (its username rules, the realm's user profile) refuses are reported with the
   member's index and field before any write, in check mode too; what the model predicts is what Keycloak does;
-- a write that Keycloak still refuses (a password policy) names the tenant and the operation;
+- the realm's password policy is applied to the initial passwords still to be set, before any write;
+- a write that Keycloak still refuses (a username taken by another user) names the tenant and the operation;
 - keycloak_platform_accounts and keycloak_platform_realm resolve and check everything before their first write.
 """
 from __future__ import annotations
@@ -226,18 +227,41 @@ def test_the_models_verdict_is_keycloaks(kc):
     assert disagreements == []
 
 
-def test_a_write_keycloak_still_refuses_names_the_tenant_and_the_operation(kc):
+def test_the_realms_password_policy_is_applied_to_passwords_still_to_be_set(kc):
     admin = kc["admin"]
+    admin.update_realm(kc["realm"], {"passwordPolicy": "length(40) and digits(30)"})
+    for check in (True, False):
+        result = module(TENANT, puffin(kc, kc["ref"]), kc["env"], check=check)
+        assert result["failed"], result
+        for member in (0, 1):
+            assert (f"members[{member}].initial_password: the realm's password policy wants at least 40 characters"
+                    in result["msg"]), result["msg"]
+            assert f"members[{member}].initial_password: the realm's password policy wants at least 30 digits" in result["msg"]
+        assert kc["password"] not in result["msg"]
+        assert nothing_written(kc)
+    admin.update_realm(kc["realm"], {"passwordPolicy": ""})
+    assert module(TENANT, puffin(kc, kc["ref"]), kc["env"])["changed"]
+    # Once the users have their passwords, a stricter policy concerns no password this module still has to set.
     admin.update_realm(kc["realm"], {"passwordPolicy": "length(40)"})
+    assert module(TENANT, puffin(kc, kc["ref"]), kc["env"])["operations"] == []
+
+
+def test_a_write_keycloak_still_refuses_names_the_tenant_and_the_operation(kc):
+    """A refusal the inputs cannot predict: another user already has Fay's e-mail as its username."""
+    admin = kc["admin"]
+    admin.create_user({"username": "fay.lund@puffin.example", "email": "someone.else@puffin.example", "enabled": True,
+                       "firstName": "Some", "lastName": "One"})
     result = module(TENANT, puffin(kc, kc["ref"]), kc["env"])
     assert result["failed"], result
-    assert ("tenant tenant-puffin: Keycloak refused to create user fay.lund@puffin.example (HTTP 400: "
+    assert ("tenant tenant-puffin: Keycloak refused to create user fay.lund@puffin.example (HTTP 409: "
             in result["msg"]), result["msg"]
-    assert "minimum length 40" in result["msg"] and kc["password"] not in result["msg"]
-    assert admin.get_users({}) == []  # the user is created with its password or not at all
-    admin.update_realm(kc["realm"], {"passwordPolicy": ""})
+    assert "planned operations were done before, the next run completes the rest" in result["msg"]
+    assert kc["password"] not in result["msg"]
+    other = admin.get_users({"username": "fay.lund@puffin.example", "exact": True})[0]
+    admin.delete_user(other["id"])
     rerun = module(TENANT, puffin(kc, kc["ref"]), kc["env"])
-    assert not rerun["failed"] and "create user gus.moro@puffin.example" in rerun["operations"], rerun
+    assert not rerun["failed"] and "create user fay.lund@puffin.example" in rerun["operations"], rerun
+    assert "create group tenant-puffin" not in rerun["operations"]  # done by the failed run
     assert login(kc, "fay.lund@puffin.example", kc["password"]) == 200
 
 

@@ -321,6 +321,53 @@ def member_attributes(member, tenant_id):
             TENANT_ATTRIBUTE: ("tenant.id", "as the user attribute %s" % TENANT_ATTRIBUTE, tenant_id)}
 
 
+PASSWORD_POLICY = re.compile(r"(\w+)(?:\(([^)]*)\))?")
+
+
+def _count(password, test):
+    return sum(1 for c in password if test(c))
+
+
+# Keycloak's password policies that can be checked from the realm's passwordPolicy string: (default, test, reason).
+# passwordHistory, passwordBlacklist (a file on the server), hash settings and the like are left to Keycloak.
+PASSWORD_RULES = {
+    "length": (8, lambda p, n, u, e: len(p) >= n, "at least %s characters"),
+    "maxLength": (64, lambda p, n, u, e: len(p) <= n, "at most %s characters"),
+    "digits": (1, lambda p, n, u, e: _count(p, str.isdigit) >= n, "at least %s digits"),
+    "lowerCase": (1, lambda p, n, u, e: _count(p, str.islower) >= n, "at least %s lower-case letters"),
+    "upperCase": (1, lambda p, n, u, e: _count(p, str.isupper) >= n, "at least %s upper-case letters"),
+    "specialChars": (1, lambda p, n, u, e: _count(p, lambda c: not c.isalnum()) >= n, "at least %s special characters"),
+    "notUsername": (None, lambda p, n, u, e: p.lower() != u.lower(), "not the username"),
+    "notEmail": (None, lambda p, n, u, e: p.lower() != (e or "").lower(), "not the e-mail address"),
+    "notContainsUsername": (None, lambda p, n, u, e: u.lower() not in p.lower(), "not containing the username"),
+}
+
+
+def password_problems(policy, password, username, email, field):
+    """What the realm's password policy (``passwordPolicy`` of the realm, e.g. ``length(12) and digits(2)``) would
+    refuse in ``password``; the reasons name the rule, never the password."""
+    problems = []
+    for name, argument in PASSWORD_POLICY.findall(policy or ""):
+        if name == "regexPattern" and argument:
+            try:
+                if not re.fullmatch(argument, password):
+                    problems.append("%s: the realm's password policy wants it to match %s" % (field, argument))
+            except re.error:
+                pass  # a Java-only construct: Keycloak decides
+            continue
+        if name not in PASSWORD_RULES:
+            continue
+        default, test, reason = PASSWORD_RULES[name]
+        try:
+            number = int(argument) if argument.strip() else default
+        except ValueError:
+            number = default
+        if not test(password, number, username, email):
+            wanted = reason % number if "%s" in reason else reason
+            problems.append("%s: the realm's password policy wants %s" % (field, wanted))
+    return problems
+
+
 def group_name_problems(name, field):
     """Why Keycloak cannot hold ``name`` as an unambiguous group name (empty list: it can).
 
@@ -349,8 +396,8 @@ def client_id_problems(client_id, field):
         return ["%s: a client id cannot be empty" % field]
     problems = []
     if len(client_id) > KEYCLOAK_NAME_MAX:
-        problems.append("%s: the client id %r is longer than %d characters" % (field, client_id[:40] + "...",
-                                                                              KEYCLOAK_NAME_MAX))
+        problems.append("%s: the client id %r is longer than %d characters"
+                        % (field, client_id[:40] + "...", KEYCLOAK_NAME_MAX))
     if re.search("[" + _JAVA_SPACE + _JAVA_CNTRL + "]", client_id):
         problems.append("%s: the client id %r contains blanks or control characters" % (field, client_id))
     return problems

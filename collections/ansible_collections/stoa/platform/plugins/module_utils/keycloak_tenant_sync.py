@@ -29,6 +29,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_mode
     group_names,
     member_attributes,
     member_view,
+    password_problems,
     tenant_attributes,
     tenant_problems,
     user_problems,
@@ -92,6 +93,7 @@ class TenantSync(object):
         """Everything the tenant is made of, by GET requests only."""
         admin = self.admin
         self.realm_roles = set(r["name"] for r in admin.get_realm_roles())
+        self.password_policy = admin.get_realm(admin.connection.realm_name).get("passwordPolicy") or ""
         try:
             profile = admin.get_realm_users_profile()
         except KeycloakError:
@@ -143,6 +145,11 @@ class TenantSync(object):
                         self.passwords[email] = self.resolve_secret(member["initial_password"])
                     except VaultRefError as exc:
                         problems.append("%s.initial_password: %s" % (member["where"], exc))
+                        continue
+                    user = self.users.get(email)
+                    if user is None or not user.get("has_password", True):  # only a password still to be set
+                        problems.extend(password_problems(self.password_policy, self.passwords[email], email, email,
+                                                          member["where"] + ".initial_password"))
         if problems:
             raise TenantSpecError("; ".join(problems))
         self.checked = True

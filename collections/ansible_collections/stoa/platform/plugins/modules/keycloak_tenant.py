@@ -25,6 +25,12 @@ description:
   - The module reads everything first, compares a normalised view (sorted lists, attributes as lists of strings,
     server-generated fields ignored) and plans the operations. Check mode reports that plan, and a real run executes
     the same plan, so both report the same C(changed) and C(diff).
+  - Before the first write, in check mode too, the tenant id is checked as a Keycloak group name (no C(/), at most
+    255 characters), every member against the realm's user profile (Keycloak's username, e-mail, name, length,
+    pattern and options validators, required and read-only attributes) and every O(members[].initial_password)
+    reference is resolved; every problem is reported at once, naming its field (C(members[1].email)).
+  - Groups are found by exact name among the top-level groups, never by path. A run that stopped half-way is
+    completed by the next one; a write Keycloak still refuses is reported with the operation it was.
   - A user who belongs to another tenant (its C(tenant_id)) is refused as a member and never touched. No user is
     ever deleted, removing a member removes their membership, their tenant role and their C(tenant_id).
 author:
