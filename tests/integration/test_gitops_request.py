@@ -122,3 +122,66 @@ def test_the_files_written_pass_the_validator(remote):
     request_id = create(checkout, pre_checks={"stagingTestsPassed": True})["request_id"]
     perform(checkout, "approve", CPI, request_id=request_id)
     assert validate_checkout(checkout.path) == []
+
+
+def bump_version(checkout: Git, version: str) -> str:
+    """Push a commit that sets petstore-api's api.yaml to ``version``; returns its id."""
+    path = Path(checkout.path) / "tenants/tenant-demo/apis/petstore-api/api.yaml"
+    checkout.run("reset", "--quiet", "--hard", "origin/main", allow_failure=True)
+    checkout.fetch()
+    checkout.run("reset", "--quiet", "--hard", "origin/main")
+    path.write_text(path.read_text().replace('version: "1.0.0"', 'version: "%s"' % version))
+    git("commit", "--quiet", "-am", "petstore-api %s" % version, cwd=checkout.path)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=checkout.path)
+    return checkout.out("rev-parse", "HEAD").strip()
+
+
+def test_approval_fixes_the_commit_of_the_approved_version_even_when_git_has_a_newer_one(remote):
+    checkout = clone(remote, "fixed")
+    seed = checkout.out("rev-parse", "origin/main").strip()
+    request_id = create(checkout)["request_id"]
+    bump_version(clone(remote, "pusher"), "2.0.0")  # pushed after the request, never approved
+    approved = perform(checkout, "approve", CPI, request_id=request_id)
+    assert approved["request"]["spec"]["target"]["commit"] == seed  # the newest commit with 1.0.0, not the tip
+    assert "the branch now has 2.0.0" in approved["request"]["status"]["history"][-1]["comment"]
+    # A version Git never had cannot be approved: nothing is written.
+    other = perform(checkout, "create", DEVOPS, tenant="tenant-demo", target={"name": "petstore-api", "version": "9.9.9"},
+                    justification="x")["request_id"]
+    with pytest.raises(RequestError, match=r"9\.9\.9 cannot be approved: no commit of main has "
+                                           r"tenants/tenant-demo/apis/petstore-api/api.yaml with version 9\.9\.9 "
+                                           r"\(it has 2\.0\.0\)"):
+        perform(checkout, "approve", CPI, request_id=other)
+
+
+def test_check_failed_keeps_it_approved_and_retry_sends_a_failed_request_again(remote):
+    checkout = clone(remote, "retry")
+    request_id = create(checkout)["request_id"]
+    commit = perform(checkout, "approve", CPI, request_id=request_id)["request"]["spec"]["target"]["commit"]
+    kept = perform(checkout, "check_failed", AWX, request_id=request_id, comment="GET /apis answered HTTP 401")
+    assert kept["state"] == "approved"
+    perform(checkout, "start", AWX, request_id=request_id, version="1.0.0", commit=commit)
+    failed = perform(checkout, "failed", AWX, request_id=request_id, version="1.0.0", commit=commit,
+                     comment="PUT /apis/x answered HTTP 500: boom")
+    assert failed["state"] == "failed"
+    with pytest.raises(RequestError, match=r"demo-devops@cab-i.com may not retry .*needed: one of cpi, cpi-admin"):
+        perform(checkout, "retry", DEVOPS, request_id=request_id)
+    with pytest.raises(RequestError, match="awx@stoa.local may not retry"):
+        perform(checkout, "retry", AWX, request_id=request_id)
+    again = perform(checkout, "retry", CPI, request_id=request_id, comment="password fixed")
+    assert again["state"] == "approved" and again["request"]["spec"]["target"]["commit"] == commit
+    history = again["request"]["status"]["history"]
+    assert [h["action"] for h in history] == ["created", "approved", "checks-failed", "deploying", "failed", "retried"]
+    assert history[3]["version"] == "1.0.0" and history[3]["commit"] == commit
+    with pytest.raises(RequestError, match="is approved: retry needs it failed"):
+        perform(checkout, "retry", CPI, request_id=request_id)
+    # Anti-self-approval as for approve: a CPI member does not send their own request again.
+    own = create(checkout, actor=CPI)["request_id"]
+    perform(checkout, "approve", ADMIN, request_id=own)
+    perform(checkout, "start", AWX, request_id=own)
+    perform(checkout, "failed", AWX, request_id=own, comment="boom")
+    with pytest.raises(RequestError, match="created .* and cannot retry it: nobody approves their own request"):
+        perform(checkout, "retry", CPI, request_id=own)
+    from ansible_collections.stoa.platform.plugins.module_utils.gitops_validate import validate_checkout
+
+    checkout.run("reset", "--quiet", "--hard", "origin/main")
+    assert validate_checkout(checkout.path) == []

@@ -9,6 +9,13 @@ one commit per action, authored by the actor. States::
 
     pending -> approved -> deploying -> deployed | failed
     pending -> rejected
+    approved -> approved   (checks-failed: the job could not reach the target before writing)
+    failed -> approved     (retry: an approver sends the same request again)
+
+What was approved is fixed at approval: ``spec.target.commit`` is the newest commit of the branch in
+which ``tenants/<tenant>/apis/<name>/api.yaml`` has the requested version (``approved_commit``). The
+promotion deploys the repository as it was at that commit, never a later version; the ``deploying``
+and ``deployed`` history entries record the version and commit deployed.
 
 Concurrency: each attempt starts from the remote branch's tip, checks the
 actor's rights and the transition against the files there, writes, commits
@@ -54,7 +61,10 @@ ACTIONS = {  # action -> (required state, new state, history action)
     "start": ("approved", "deploying", "deploying"),
     "deployed": ("deploying", "deployed", "deployed"),
     "failed": ("deploying", "failed", "failed"),
+    "check_failed": ("approved", "approved", "checks-failed"),
+    "retry": ("failed", "approved", "retried"),
 }
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
 REQUEST_ID = re.compile(r"^PR-(\d{4})-(\d{4})$")
 AUTOMATION_EMAIL = "automation@stoa.local"  # committer of every change this module makes
 
@@ -191,6 +201,8 @@ ALLOWED = {
     "start": {"cpi-admin", "cpi", "devops", "automation"},
     "deployed": {"cpi-admin", "cpi", "devops", "automation"},
     "failed": {"cpi-admin", "cpi", "devops", "automation"},
+    "check_failed": {"cpi-admin", "cpi", "devops", "automation"},
+    "retry": {"cpi-admin", "cpi"},  # as approve: sending a failed request again approves it again
 }
 
 
@@ -201,7 +213,7 @@ def authorise(directory, actor, action, tenant, request=None):
     if not roles & ALLOWED[action]:
         raise RequestError("%s may not %s promotion requests of %s (roles: %s; needed: one of %s)"
                            % (actor, action, tenant, ", ".join(sorted(roles)) or "none", ", ".join(sorted(ALLOWED[action]))))
-    if action in ("approve", "reject") and request and request["metadata"].get("createdBy") == actor:
+    if action in ("approve", "reject", "retry") and request and request["metadata"].get("createdBy") == actor:
         raise RequestError("%s created %s and cannot %s it: nobody approves their own request"
                            % (actor, request["metadata"]["id"], action))
 
@@ -235,9 +247,41 @@ def find_request(git, rev, request_id):
     raise RequestError("no promotion request %s in the repository" % request_id)
 
 
+def api_path(tenant, name):
+    return "tenants/%s/apis/%s/api.yaml" % (tenant, name)
+
+
+def approved_commit(git, rev, tenant, name, version):
+    """The commit that fixes what an approval of ``tenant``/``name`` ``version`` promotes: the newest commit
+    reachable from ``rev`` that changed ``tenants/<tenant>/apis/<name>/`` and whose ``api.yaml`` there has
+    ``spec.version`` == ``version`` (a later push of another version does not move it).
+
+    Returns (commit, version at ``rev`` or None). RequestError when no commit of the branch has that version,
+    naming the version the branch has. Commits whose api.yaml the validator refuses are skipped."""
+    path = api_path(tenant, name)
+    current = None
+    try:
+        current = ((git.document(rev, path, "API") or {}).get("spec") or {}).get("version")
+    except RequestError:
+        pass
+    commits = git.out("log", "--format=%H", rev, "--", os.path.dirname(path) + "/").split()
+    for commit in commits:
+        try:
+            document = git.document(commit, path, "API")
+        except RequestError:
+            continue
+        if document and str((document.get("spec") or {}).get("version")) == str(version):
+            return commit, current
+    raise RequestError("%s %s cannot be approved: no commit of %s has %s with version %s (it has %s)"
+                       % (name, version, git.branch, path, version, current or "no api.yaml"))
+
+
 def plan(git, rev, action, actor, now, tenant=None, request_id=None, target=None, justification=None,
-         impact="low", rollback_plan=None, pre_checks=None, comment=None):
-    """(path, text before or None, text after, request) for one action on the files at ``rev``."""
+         impact="low", rollback_plan=None, pre_checks=None, comment=None, version=None, commit=None):
+    """(path, text before or None, text after, request) for one action on the files at ``rev``.
+
+    ``approve`` records ``spec.target.commit`` (approved_commit); ``version`` and ``commit``, given with
+    ``start``/``deployed``/``failed``, are recorded in the history entry (what was deployed)."""
     directory = Directory.from_git(git, rev)
     if action == "create":
         for key in ("name", "version"):
@@ -271,10 +315,22 @@ def plan(git, rev, action, actor, now, tenant=None, request_id=None, target=None
                            "pending -> rejected)" % (request_id, state, action, required))
     if action == "reject" and not (comment or "").strip():
         raise RequestError("a rejection needs a reason (comment)")
+    target = request["spec"]["target"]
+    if action == "approve":
+        target["commit"], current = approved_commit(git, rev, tenant, target["name"], target["version"])
+        if current is not None and str(current) != str(target["version"]):
+            note = "approved %s at %s (the branch now has %s)" % (target["version"], target["commit"][:12], current)
+            comment = "%s; %s" % (comment, note) if comment else note
+    if commit is not None and not COMMIT.match(commit):
+        raise RequestError("commit %r is not a full commit id" % commit)
     request["status"]["state"] = new_state
     entry = {"action": history_action, "at": now, "by": actor}
     if comment:
         entry["comment"] = comment
+    if version:
+        entry["version"] = str(version)
+    if commit:
+        entry["commit"] = commit
     request["status"]["history"].append(entry)
     return path, before, dump(request), request
 

@@ -167,7 +167,8 @@ SCHEMAS = {
         "spec": obj({
             "target": obj({"type": {"type": "string", "enum": ["api"]}, "name": NAME,
                            "version": {"type": "string", "minLength": 1},
-                           "sourceEnvironment": ENVIRONMENT, "targetEnvironment": ENVIRONMENT},
+                           "sourceEnvironment": ENVIRONMENT, "targetEnvironment": ENVIRONMENT,
+                           "commit": {"type": "string", "pattern": "^[0-9a-f]{40}$"}},
                           ["type", "name", "version", "sourceEnvironment", "targetEnvironment"]),
             "request": obj({"justification": {"type": "string", "minLength": 1},
                             "impactAssessment": {"type": "string", "enum": ["low", "medium", "high"]},
@@ -178,8 +179,9 @@ SCHEMAS = {
             "state": {"type": "string", "enum": ["pending", "approved", "rejected", "deploying", "deployed", "failed"]},
             "history": {"type": "array", "minItems": 1, "items": obj({
                 "action": {"type": "string", "enum": ["created", "approved", "rejected", "deploying", "deployed",
-                                                      "failed"]},
-                "at": TIMESTAMP, "by": {"type": "string", "minLength": 1}, "comment": {"type": "string"}},
+                                                      "failed", "checks-failed", "retried"]},
+                "at": TIMESTAMP, "by": {"type": "string", "minLength": 1}, "comment": {"type": "string"},
+                "version": {"type": "string"}, "commit": {"type": "string", "pattern": "^[0-9a-f]{40}$"}},
                 ["action", "at", "by"])}}, ["state", "history"]),
     }, ["spec", "status"], {"id": {"type": "string", "pattern": "^PR-\\d{4}-\\d{4}$"}, "createdAt": TIMESTAMP,
                             "createdBy": {"type": "string"}, "tenant": NAME},

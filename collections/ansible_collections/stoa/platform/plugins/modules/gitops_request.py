@@ -19,6 +19,14 @@ description:
     Git history, and C(status.history) records action, time, actor and comment.
   - "States: pending, approved, deploying, then deployed or failed; pending can also become rejected. Any other
     transition fails with the allowed ones."
+  - What is approved is fixed at approval. V(approve) records C(spec.target.commit), the newest commit of O(branch)
+    whose C(tenants/<tenant>/apis/<name>/api.yaml) has the requested version, and refuses when there is none; when the
+    branch already has another version the approval's history entry says so. A promotion deploys the repository as it
+    was at that commit (role stoa.platform.promotion_gate), never a version pushed after the approval.
+  - V(check_failed) keeps an approved request approved and records why the deployment could not start (the target
+    gateway or its secrets could not be reached before anything was written).
+  - V(retry) sends a failed request again, back to approved with the same approved commit, without a new request.
+    Same rights as V(approve): the tenant's CPI members and the cpi-admins, never the request's creator."
   - Rights come from the repository's own C(iam/) files at the same commit. A tenant's DevOps and CPI members (and the
     global cpi-admins) create requests for it; its CPI members and the cpi-admins approve and reject, never their own
     request, and a rejection needs a reason; deployment steps are for those and for service accounts with the
@@ -42,7 +50,7 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [create, approve, reject, start, deployed, failed]
+    choices: [create, approve, reject, start, deployed, failed, check_failed, retry]
   actor:
     description: E-mail of the person or service account acting, as in the C(iam/) files. Recorded as commit author.
     type: str
@@ -85,7 +93,14 @@ options:
     description: Pre-checks of a new request (for example stagingTestsPassed, testEvidenceUrl).
     type: dict
   comment:
-    description: Comment recorded in the history; the reason of a rejection (required to reject).
+    description: Comment recorded in the history; the reason of a rejection (required to reject) and the cause of
+      V(check_failed) and V(failed).
+    type: str
+  version:
+    description: Version deployed, recorded in the history entry of V(start), V(deployed) or V(failed).
+    type: str
+  commit:
+    description: Full id of the commit deployed, recorded in the history entry of V(start), V(deployed) or V(failed).
     type: str
   remote:
     description: Remote to push to.
@@ -124,6 +139,14 @@ EXAMPLES = r"""
     action: approve
     actor: demo-cpi@cab-i.com
     request_id: "{{ promotion.request_id }}"
+
+- name: After a failed deployment, the CPI sends the same request again (back to approved)
+  stoa.platform.gitops_request:
+    path: "{{ gitops_checkout }}"
+    action: retry
+    actor: demo-cpi@cab-i.com
+    request_id: PR-2026-0001
+    comment: prod gateway password fixed
 """
 
 RETURN = r"""
@@ -170,7 +193,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            action=dict(type="str", required=True, choices=["create", "approve", "reject", "start", "deployed", "failed"]),
+            action=dict(type="str", required=True, choices=["create", "approve", "reject", "start", "deployed", "failed",
+                                                            "check_failed", "retry"]),
             actor=dict(type="str", required=True),
             request_id=dict(type="str"),
             tenant=dict(type="str"),
@@ -184,6 +208,8 @@ def main():
             rollback_plan=dict(type="str"),
             pre_checks=dict(type="dict"),
             comment=dict(type="str"),
+            version=dict(type="str"),
+            commit=dict(type="str"),
             remote=dict(type="str", default="origin"),
             branch=dict(type="str", default="main"),
             push=dict(type="bool", default=True),
@@ -191,7 +217,8 @@ def main():
         required_if=[("action", "create", ("tenant", "target", "justification")),
                      ("action", "approve", ("request_id",)), ("action", "reject", ("request_id", "comment")),
                      ("action", "start", ("request_id",)), ("action", "deployed", ("request_id",)),
-                     ("action", "failed", ("request_id",))],
+                     ("action", "failed", ("request_id",)), ("action", "check_failed", ("request_id", "comment")),
+                     ("action", "retry", ("request_id",))],
         supports_check_mode=True,
     )
     if not HAS_YAML:
@@ -200,7 +227,7 @@ def main():
         module.fail_json(msg=missing_required_lib("ruamel.yaml"))
     p = module.params
     git = Git(p["path"], p["remote"], p["branch"])
-    details = dict(request_id=p["request_id"], comment=p["comment"])
+    details = dict(request_id=p["request_id"], comment=p["comment"], version=p["version"], commit=p["commit"])
     if p["action"] == "create":
         details = dict(tenant=p["tenant"], target=p["target"], justification=p["justification"], impact=p["impact"],
                        rollback_plan=p["rollback_plan"], pre_checks=p["pre_checks"], comment=p["comment"])
