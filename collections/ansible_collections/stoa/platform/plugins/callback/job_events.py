@@ -17,6 +17,10 @@ description:
   - Publishes C(job-started) to C(audit-log) when a playbook starts, and C(job-succeeded) or C(job-failed) with the
     per-host counts to C(audit-log) and C(deploy-results) when it ends (and to C(notifications) when it failed), with
     the job's C(trace_id), C(tenant_id), C(api_name), C(api_version) and C(environment) extra vars.
+  - A check-mode run (C(--check)) is not a job result, so it publishes C(job-started) and, when it ends,
+    C(job-check-succeeded) or C(job-check-failed), to C(audit-log) only, never to C(deploy-results) or
+    C(notifications), and never as C(job-succeeded) or C(job-failed). Every event carries C(check_mode) (true or
+    false) in the envelope and in its C(data), so a consumer can tell a prediction from a run.
   - Does nothing when no bootstrap servers are configured; warns, and never fails the job, when Kafka cannot be
     reached.
   - Enable it with C(callbacks_enabled = stoa.platform.job_events) (the repository's ansible.cfg does).
@@ -42,6 +46,7 @@ import datetime
 import json
 import uuid
 
+from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 try:
@@ -79,9 +84,11 @@ class CallbackModule(CallbackBase):
         producer = self._producer()
         if producer is None:
             return
+        check_mode = self.check_mode()
         event = {"id": str(uuid.uuid4()), "type": event_type, "source": "ansible:%s" % self.playbook,
                  "time": datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z",
-                 "trace_id": self.context.get("trace_id"), "data": dict(self.context, **data)}
+                 "trace_id": self.context.get("trace_id"), "check_mode": check_mode,
+                 "data": dict(self.context, check_mode=check_mode, **data)}
         failures = []
 
         def delivered(error, _message):
@@ -101,6 +108,19 @@ class CallbackModule(CallbackBase):
             self._display.warning("stoa.platform.job_events: %s not published to Kafka (%s); the job goes on"
                                   % (event_type, "; ".join(failures) or "no acknowledgement"))
 
+    @staticmethod
+    def check_mode():
+        """Whether the run was started with --check: a prediction, not a job result."""
+        return bool(context.CLIARGS.get("check", False))
+
+    @classmethod
+    def result_event(cls, failed):
+        """(event type, topics) of a run's end: a check run goes to audit-log only, under a type of its own."""
+        if cls.check_mode():
+            return ("job-check-failed" if failed else "job-check-succeeded"), ["audit-log"]
+        return ("job-failed" if failed else "job-succeeded"), (
+            ["audit-log", "deploy-results"] + (["notifications"] if failed else []))
+
     def v2_playbook_on_start(self, playbook):
         self.playbook = getattr(playbook, "_file_name", "playbook").rsplit("/", 1)[-1]
         self.started = datetime.datetime.utcnow()
@@ -118,5 +138,5 @@ class CallbackModule(CallbackBase):
         summary = dict((host, stats.summarize(host)) for host in sorted(stats.processed))
         failed = any(s["failures"] or s["unreachable"] for s in summary.values())
         seconds = (datetime.datetime.utcnow() - self.started).total_seconds() if self.started else None
-        topics = ["audit-log", "deploy-results"] + (["notifications"] if failed else [])
-        self._publish("job-failed" if failed else "job-succeeded", topics, {"hosts": summary, "seconds": seconds})
+        event_type, topics = self.result_event(failed)
+        self._publish(event_type, topics, {"hosts": summary, "seconds": seconds})
