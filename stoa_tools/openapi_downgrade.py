@@ -21,9 +21,6 @@ from ansible_collections.stoa.platform.plugins.module_utils.openapi_document imp
     openapi30_errors,
 )
 from ansible_collections.stoa.platform.plugins.module_utils.openapi_downgrade import downgrade  # noqa: E402
-from ansible_collections.stoa.platform.plugins.module_utils.openapi_webmethods import (  # noqa: E402
-    apply_webmethods_fixes,
-)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             print("error: the result is not valid OpenAPI 3.0:\n  " + "\n  ".join(errors), file=sys.stderr)
             return 4
     if args.webmethods:
+        # Imported here: most runs do not ask for the gateway fixes (each import costs start-up time).
+        from ansible_collections.stoa.platform.plugins.module_utils.openapi_webmethods import (
+            apply_webmethods_fixes,
+        )
+
         converted, fixes = apply_webmethods_fixes(converted)
         if not args.quiet:
             for fix in fixes:

@@ -33,21 +33,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import os
 import re
 
 try:
-    from urllib.parse import quote, unquote, urljoin, urlsplit
+    from urllib.parse import quote
 except ImportError:  # pragma: no cover - Python 2
-    from urllib import quote, unquote  # type: ignore
-    from urlparse import urljoin, urlsplit  # type: ignore
+    from urllib import quote  # type: ignore
 
 from ansible_collections.stoa.platform.plugins.module_utils.openapi_document import (
     DocumentError,
     escape_token,
     join_pointer,
-    load_document,
     openapi_version,
     unescape_token,
 )
@@ -237,7 +234,7 @@ class Downgrader:
             ident = node["$id"]
             if not isinstance(ident, str):
                 raise DowngradeError(pointer + "/$id", "$id must be a string")
-            base = _join_uri(base, ident).partition("#")[0]
+            base = _references().join_uri(base, ident).partition("#")[0]
             self._resources[base] = (self.doc_uri, raw)
         for keyword in ("$anchor", "$dynamicAnchor"):
             if keyword in node:
@@ -505,117 +502,39 @@ class Downgrader:
 
     # -- after the walk ----------------------------------------------------
     def _finish(self, out):
-        """Resolve every reference (bundling other files' targets), place the new components, rewrite."""
+        """Resolve every reference (bundling other files' targets), place the new components, rewrite.
+
+        A reference to a component of this document (the common case) keeps its place and spelling;
+        any other goes to openapi_references, imported only then.
+        """
         self._out = out
         resolved = []
+        references = None
         refs_done = items_done = 0
-        # Bundling a target converts it, which may add references: both lists can grow.
         components = out.get("components") if isinstance(out.get("components"), dict) else {}
+        # Bundling a target converts it, which may add references: both lists can grow.
         while refs_done < len(self._refs) or items_done < len(self._path_item_refs):
             if refs_done < len(self._refs):
                 holder, key, base, pointer, section = self._refs[refs_done]
                 refs_done += 1
-                ref = holder[key]
-                if base == self.root_uri and _names_a_component(ref, components):
-                    continue  # the common case: a component of this document, which keeps its place
-                resolved.append((holder, key, pointer, self._target(ref, base, pointer, section)))
+                if base == self.root_uri and _names_a_component(holder[key], components):
+                    continue
+                references = references or _references()
+                resolved.append((holder, key, pointer, references.target(self, holder[key], base, pointer, section)))
             else:
                 item, pointer, doc_uri = self._path_item_refs[items_done]
                 items_done += 1
-                self._target(item["$ref"], doc_uri, pointer + "/$ref", "pathItems")
+                references = references or _references()
+                references.target(self, item["$ref"], doc_uri, pointer + "/$ref", "pathItems")
         if self._hoisted or self._bundled:
             components = out.setdefault("components", {})
             for section, entries in [("schemas", self._hoisted)] + sorted(self._bundled.items()):
                 if entries:
                     components.setdefault(section, {}).update(entries)
-        for holder, key, pointer, target in resolved:
-            ref = holder[key]
-            place = self._output_pointer(target, ref, pointer)
-            if not (target == ("root", place) and ref.startswith("#")):  # unchanged targets keep their spelling
-                holder[key] = "#" + quote(place, safe="/~!$&'()*+,;=:@-._")
-        count = len(self._refs)
-        self._inline_path_item_refs()
-        if len(self._refs) != count:
-            raise DowngradeError("/", "a path item bundled from another file refers to yet another file: "
-                                 "bundle those path items into the source document first")
-
-    def _target(self, ref, base, pointer, section):
-        """The place ``ref`` points to: ('root', pointer in the source) or ('out', output pointer).
-
-        Raises DowngradeError at ``pointer`` for a target that is missing, remote, or a file that
-        cannot be read; targets in other files are converted and bundled into components.
-        """
-        doc_uri, target = self._locate(ref, base, pointer)
-        if doc_uri == self.root_uri:
-            _source_node(self._documents[doc_uri][0], target, ref, pointer)
-            return ("root", target)
-        document, prefix = self._documents[doc_uri]
-        key = prefix + target
-        if key not in self._targets:
-            node = _source_node(document, target, ref, pointer)
-            tokens = [unescape_token(t) for t in target.split("/")[1:]]
-            stem = os.path.splitext(os.path.basename(doc_uri))[0]
-            name = self.unique_name(tokens[-1] if tokens else stem, stem)
-            self._targets[key] = join_pointer("/components", section, name)
-            saved = (self.base, self.doc_uri, self.prefix)
-            self.base, self.doc_uri, self.prefix = doc_uri, doc_uri, prefix
-            try:
-                if section == "pathItems":
-                    converted = self.path_item(node, key)
-                    self._path_items[name] = converted
-                    self._targets[key] = join_pointer("/components/pathItems", name)
-                else:
-                    converted = self._component_items[section](node, key)
-                    entries = self._hoisted if section == "schemas" else self._bundled.setdefault(section, {})
-                    entries[name] = converted
-            finally:
-                self.base, self.doc_uri, self.prefix = saved
-            self.warn(pointer, "%r bundled from %s into components/%s/%s" % (ref, prefix.rstrip("#"), section, name),
-                      lossy=False)
-        return ("out", self._targets[key])
-
-    def _locate(self, ref, base, pointer):
-        """(document uri, JSON pointer in it) of the target of ``ref``, resolved as JSON Schema 2020-12 does."""
-        if not isinstance(ref, str):
-            raise DowngradeError(pointer, "$ref must be a string")
-        uri, dummy, fragment = _join_uri(base, ref).partition("#")
-        fragment = unquote(fragment)
-        if uri in self._resources:
-            doc_uri, resource_pointer = self._resources[uri]
-        elif uri.startswith("file:") and self._source_path:
-            doc_uri, resource_pointer = self._load(uri, ref, pointer), ""
-        elif not urlsplit(ref).scheme and not self._source_path:
-            raise DowngradeError(pointer, "$ref %r points to another file, and the document was not read from a "
-                                 "file: convert it from its path (src) so that the file can be bundled" % ref)
-        else:
-            raise DowngradeError(pointer, "$ref %r points outside the document (%s): remote references are not "
-                                 "fetched; copy the target into components" % (ref, uri))
-        if fragment and not fragment.startswith("/"):
-            found = self._anchors.get((uri, fragment))
-            if found is None:
-                raise DowngradeError(pointer, "$ref %r: no $anchor %r in %s" % (
-                    ref, fragment, "this document" if uri == self.root_uri else uri))
-            return found
-        return doc_uri, resource_pointer + fragment
-
-    def _load(self, uri, ref, pointer):
-        """Read the file ``uri`` names (inside the reference root) once; returns its document uri."""
-        if uri in self._documents:
-            return uri
-        path = os.path.realpath(_uri_path(uri))
-        root = self._ref_root
-        if os.path.commonpath([path, root]) != root:
-            raise DowngradeError(pointer, "$ref %r resolves to %s, outside %s: refused" % (ref, path, root))
-        try:
-            with open(path, "rb") as handle:
-                text = handle.read().decode("utf-8")
-            document = load_document(text, os.path.relpath(path, root))[0]
-        except (IOError, OSError, UnicodeError, DocumentError) as exc:
-            raise DowngradeError(pointer, "$ref %r: cannot read %s: %s" % (ref, os.path.relpath(path, root), exc))
-        prefix = os.path.relpath(path, os.path.dirname(self._source_path)).replace(os.sep, "/") + "#"
-        self._documents[uri] = (document, prefix)
-        self._resources[uri] = (uri, "")
-        return uri
+        if resolved:
+            references.rewrite(self, resolved)
+        if self._path_item_refs:
+            references.inline_path_item_refs(self)
 
     def unique_name(self, wanted, qualifier):
         """A components name (safe characters) that no source or new component uses yet."""
@@ -638,75 +557,13 @@ class Downgrader:
         self._names.add(name)
         return name
 
-    def _output_pointer(self, target, ref, pointer):
-        """Where the target of a reference is in the 3.0 document."""
-        kind, place = target
-        if kind == "out":
-            return place
-        tokens = place.split("/")
-        if len(tokens) == 4 and tokens[1] == "components" and tokens[2] != "pathItems":
-            return place  # components keep their names: the common case needs no search
-        node = self.nodes.get(place)
-        if node is not None:  # a schema: found by identity, wherever the conversion put it
-            found = self._output_index().get(id(node))
-            if found is not None:
-                return found
-        else:
-            moved = self._moved_pointer(place)
-            if _pointer_exists(self._out, moved):
-                return moved
-        raise DowngradeError(pointer, "$ref %r: its target %s has no place of its own in the 3.0 document "
-                             "(the conversion merged it); point to a named schema instead" % (ref, place))
 
-    def _moved_pointer(self, pointer):
-        """``pointer`` after whole objects moved (webhooks, pathItems): the longest moved prefix wins."""
-        tokens = pointer.split("/")[1:]
-        for end in range(len(tokens), 0, -1):
-            prefix = "/" + "/".join(tokens[:end])
-            if prefix in self._moved:
-                rest = "/".join(tokens[end:])
-                return self._moved[prefix] + ("/" + rest if rest else "")
-        return pointer
+def _references():
+    """The reference resolver module, imported when a conversion first needs it (most never do)."""
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.stoa.platform.plugins.module_utils import openapi_references
 
-    def _output_index(self):
-        """id(mapping) -> JSON pointer for every mapping of the output (first place wins)."""
-        if self._index is None:
-            self._index = {}
-            stack = [(self._out, "")]
-            while stack:
-                node, pointer = stack.pop()
-                if isinstance(node, dict):
-                    self._index.setdefault(id(node), pointer or "/")
-                    stack.extend((v, join_pointer(pointer, k)) for k, v in reversed(list(node.items())))
-                elif isinstance(node, list):
-                    stack.extend((v, join_pointer(pointer, i)) for i, v in reversed(list(enumerate(node))))
-        return self._index
-
-    def _inline_path_item_refs(self):
-        """3.0 has no components.pathItems: replace such references by a copy of the item."""
-        for item, pointer, doc_uri in self._path_item_refs:
-            resolved, seen = item, set()
-            while "$ref" in resolved:
-                ref = resolved["$ref"]
-                kind, place = self._target(ref, doc_uri, pointer + "/$ref", "pathItems")
-                tokens = [unescape_token(t) for t in place.split("/")[1:]]
-                if kind == "root" and tokens[:2] != ["components", "pathItems"]:
-                    break  # another path item of this document: 3.0 path items may $ref it
-                name = tokens[2] if len(tokens) == 3 else None
-                if name in seen or name not in self._path_items:
-                    raise DowngradeError(pointer + "/$ref", "cannot resolve %r%s" % (
-                        ref, " (a reference cycle)" if name in seen else ""))
-                seen.add(name)
-                target = self._path_items[name]
-                merged = copy.deepcopy(dict((k, v) for k, v in target.items() if k != "$ref"))
-                if "$ref" in target:
-                    merged["$ref"] = target["$ref"]
-                # Fields beside the $ref override the referenced ones, as in 3.1.
-                merged.update((k, v) for k, v in resolved.items() if k != "$ref")
-                resolved = merged
-            if resolved is not item:
-                item.clear()
-                item.update(resolved)
+    return openapi_references
 
 
 def _names_a_component(ref, components):
@@ -728,39 +585,6 @@ def _copy_value(node, pointer):  # pylint: disable=unused-argument
 def _file_uri(path):
     """file:// URI of an absolute path."""
     return "file://" + quote(path.replace(os.sep, "/") if path.startswith("/") else "/" + path.replace(os.sep, "/"))
-
-
-def _uri_path(uri):
-    return unquote(urlsplit(uri).path)
-
-
-def _join_uri(base, ref):
-    """RFC 3986 resolution; a fragment-only reference keeps any base (urljoin drops non-hierarchical ones)."""
-    if ref.startswith("#"):
-        return base.partition("#")[0] + ref
-    return urljoin(base, ref)
-
-
-def _source_node(document, pointer, ref, at):
-    """The node at ``pointer`` in ``document``; DowngradeError at ``at`` when there is none."""
-    node = document
-    for token in pointer.split("/")[1:]:
-        token = unescape_token(token)
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            raise DowngradeError(at, "$ref %r: its target %s does not exist" % (ref, pointer or "/"))
-    return node
-
-
-def _pointer_exists(document, pointer):
-    try:
-        _source_node(document, pointer, "", "")
-    except DowngradeError:
-        return False
-    return True
 
 
 class _SchemaConverter:
