@@ -241,6 +241,24 @@ def test_approved_promotion_request_launches_promote_states_from_jobs_do_not(rec
     assert "only a move to approved" in states["deploying"]["decision"]["not_launched"][0]["reason"]
 
 
+def test_a_request_file_the_collection_refuses_launches_nothing(receiver, gitops):
+    """Routing reads GitOps YAML as the jobs do (the collection's gitops_yaml): a request whose `state` is given
+    twice (PyYAML keeps the last, `approved`) is refused there, so no promote is launched from it."""
+    path = "requests/prod/2026/11/PR-2026-0002.yaml"
+    text = (
+        "apiVersion: stoa.cab-i.com/v1\nkind: PromotionRequest\n"
+        "metadata: {id: PR-2026-0002, tenant: tenant-demo, createdBy: demo-devops@cab-i.com,"
+        " createdAt: '2026-11-29T10:00:00Z'}\n"
+        "spec:\n  target: {type: api, name: petstore-api, version: 1.0.0, sourceEnvironment: staging,"
+        " targetEnvironment: prod}\n  request: {justification: go}\n"
+        "status:\n  state: pending\n  state: approved\n  history: []\n")
+    assert yaml.safe_load(text)["status"]["state"] == "approved"
+    before = gitops.head()
+    after = gitops.commit({path: text}, "a request with its state twice")
+    event = post_push(receiver, before, after)
+    assert event["status"] == "routed" and keys_of(receiver) == {}, event
+
+
 def test_unicode_and_spaces_in_paths(receiver, gitops):
     before = gitops.head()
     after = gitops.commit({"tenants/tenant-demo/apis/petstore-api/docs/guide é 1.md": "bonjour\n",

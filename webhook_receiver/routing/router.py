@@ -25,11 +25,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 
+from .. import _collection  # noqa: F401  (the collection's module_utils: one reader of GitOps YAML)
 from ..store import JobRequest
 from .mirror import ZERO_SHA, GitMirror, MirrorError
 from .rules import Rule
+
+from ansible_collections.stoa.platform.plugins.module_utils import gitops_yaml  # noqa: E402  (after _collection)
 
 log = logging.getLogger("stoa.receiver.routing")
 NEVER_BY_DEPLOY = frozenset({"prod"})  # production: promote (or delete) with an approved promotion request
@@ -297,15 +299,20 @@ class Router:
         decision.requests = kept
 
     def _yaml(self, commit: str, path: str) -> Any:
+        """A GitOps file at a commit, read as the collection reads it (gitops_yaml: YAML 1.2, duplicate keys and
+        non-mappings refused, bounded), so that routing never sees a value the jobs would read otherwise. None
+        when the file is absent or refused: the validator and the job report it; routing reads what it can."""
         if not commit or commit == ZERO_SHA:
             return None
         raw = self.mirror.read(commit, path)
         if raw is None:
             return None
         try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError:
-            return None  # the validator reports it; routing only reads what it can
+            return gitops_yaml.load_with_lines(raw.decode("utf-8"))[0]
+        except (gitops_yaml.YamlFileError, UnicodeDecodeError) as exc:
+            log.warning("a GitOps file routing reads is refused; its job will say why",
+                        extra={"commit": commit, "path": path, "reason": str(exc)[:300]})
+            return None
 
 
 def _mapping(value: Any) -> dict:
