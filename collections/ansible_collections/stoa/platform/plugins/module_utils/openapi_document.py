@@ -37,6 +37,12 @@ def unescape_token(token):
 
 
 def join_pointer(base, *tokens):
+    """``base`` followed by each token, escaped (RFC 6901). Called for every node the converter visits."""
+    if len(tokens) == 1:  # the usual call: no generator, no escaping unless needed
+        token = tokens[0] if isinstance(tokens[0], str) else str(tokens[0])
+        if "~" in token or "/" in token:
+            token = token.replace("~", "~0").replace("/", "~1")
+        return base + "/" + token
     return base + "".join("/" + escape_token(t) for t in tokens)
 
 
