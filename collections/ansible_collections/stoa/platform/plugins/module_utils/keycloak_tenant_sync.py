@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import json
 
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_connection import KeycloakError, run_operations
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_model import (
@@ -62,6 +63,136 @@ def find_top_level_group(admin, name):
         first += GROUP_PAGE
 
 
+USER_PAGE = 1000
+
+
+def list_pages(admin, path, page=GROUP_PAGE, **query):
+    """Every entry of a paged admin list (``first``/``max``), e.g. ``list_pages(admin, "users", 1000)``."""
+    url = "admin/realms/%s/%s" % (admin.connection.realm_name, path)
+    entries, first = [], 0
+    while True:
+        response = admin.connection.raw_get(url, first=first, max=page, **query)
+        if response.status_code >= 400:
+            raise KeycloakError(error_message=response.content, response_code=response.status_code)
+        chunk = response.json()
+        entries.extend(chunk)
+        if len(chunk) < page:
+            return entries
+        first += page
+
+
+class RealmView(object):
+    """What the tenants of one realm share, read once: realm roles, password policy, user profile, the token clients'
+    mappers (:meth:`read_realm`) and, for a set of tenants, every top-level group, user and tenant role holder
+    listed in pages (:meth:`list_all`), so that a :class:`TenantSync` reading with it sends no lookup per member.
+
+    The realm-wide operations (realm roles, the ``tenant_id`` declaration, token mappers) are planned here
+    (:meth:`operations`), once for a realm; :class:`TenantSync` plans them too unless told the realm is done.
+    """
+
+    def __init__(self, admin, token_clients=()):
+        self.admin = admin
+        self.token_clients = list(token_clients)
+        self.listed = False
+        self._members = {}  # group id -> set of member ids (listed form)
+
+    def read_realm(self):
+        """Realm roles, password policy, user profile and the token clients' mappers, by GET requests only."""
+        admin = self.admin
+        self.roles = dict((r["name"], r) for r in admin.get_realm_roles())
+        self.password_policy = admin.get_realm(admin.connection.realm_name).get("passwordPolicy") or ""
+        try:
+            profile = admin.get_realm_users_profile()
+        except KeycloakError:
+            profile = None  # before Keycloak 24: no declarative user profile, the default rules apply
+        self.profile = profile or {}
+        self.profile_has_tenant = any(a.get("name") == TENANT_ATTRIBUTE for a in self.profile.get("attributes") or [])
+        self.client_mappers = {}
+        if self.token_clients:
+            clients = dict((c.get("clientId"), c) for c in admin.get_clients())
+            for client_id in self.token_clients:
+                if client_id in clients:
+                    client = clients[client_id]
+                    self.client_mappers[client_id] = (client["id"], dict((m["name"], m) for m in
+                                                                         client.get("protocolMappers") or []))
+        return self
+
+    def list_all(self):
+        """Every top-level group (with attributes), every user (with attributes) and the users holding each tenant
+        role, in pages: ``GET .../groups?briefRepresentation=false``, ``GET .../users?briefRepresentation=false``,
+        ``GET .../roles/{role}/users``. Group members are listed per group on first use (:meth:`member_ids`)."""
+        self.groups = {}
+        for group in list_pages(self.admin, "groups", GROUP_PAGE, briefRepresentation="false"):
+            if not group.get("parentId"):
+                self.groups.setdefault(group["name"], group)
+        self.users_by_id = dict((u["id"], u) for u in list_pages(self.admin, "users", USER_PAGE,
+                                                                   briefRepresentation="false"))
+        self.users_by_email = {}
+        for user in self.users_by_id.values():
+            email = (user.get("email") or "").lower()
+            if email:
+                self.users_by_email.setdefault(email, user)
+        self.role_holders = dict((role, set(u["id"] for u in list_pages(self.admin, "roles/%s/users" % role,
+                                                                           USER_PAGE, briefRepresentation="true")))
+                                 for role in sorted(TENANT_ROLES) if role in self.roles)
+        self.listed = True
+        return self
+
+    def member_ids(self, group_id):
+        """Ids of the direct members of a group (listed once, in pages)."""
+        if group_id not in self._members:
+            self._members[group_id] = set(u["id"] for u in list_pages(
+                self.admin, "groups/%s/members" % group_id, USER_PAGE, briefRepresentation="true"))
+        return self._members[group_id]
+
+    def profile_with_tenant(self):
+        profile = copy.deepcopy(self.profile)
+        profile.setdefault("attributes", []).append({
+            "name": TENANT_ATTRIBUTE, "displayName": "Tenant",
+            "permissions": {"view": ["admin"], "edit": ["admin"]}, "multivalued": False})
+        return profile
+
+    def role_and_profile_operations(self):
+        """Create the missing realm roles; declare ``tenant_id`` in the user profile: [(description, function, args)]."""
+        admin, operations = self.admin, []
+        for role in sorted(set(REALM_ROLES) - set(self.roles)):
+            operations.append(("create realm role %s" % role, admin.create_realm_role,
+                               ({"name": role, "description": REALM_ROLES[role]},)))
+        if not self.profile_has_tenant:
+            operations.append(("declare the user attribute %s in the user profile" % TENANT_ATTRIBUTE,
+                               admin.update_realm_users_profile, (self.profile_with_tenant(),)))
+        return operations
+
+    def mapper_operations(self):
+        """Add or update the ``tenant_id`` and ``realm roles`` mappers of the token clients."""
+        admin, operations = self.admin, []
+        for client_id, (uuid, mappers) in sorted(self.client_mappers.items()):
+            for name, mapper in sorted(MAPPERS.items()):
+                if name not in mappers:
+                    operations.append(("add the %s mapper to client %s" % (name, client_id), admin.add_mapper_to_client,
+                                       (uuid, copy.deepcopy(mapper))))
+                elif mappers[name].get("config") != mapper["config"]:
+                    operations.append(("update the %s mapper of client %s" % (name, client_id),
+                                       admin.update_client_mapper,
+                                       (uuid, mappers[name]["id"], dict(copy.deepcopy(mapper), id=mappers[name]["id"]))))
+        return operations
+
+    def operations(self):
+        """Every realm-wide operation, in the order a tenant would plan them."""
+        return self.role_and_profile_operations() + self.mapper_operations()
+
+    def assume_done(self):
+        """What the realm holds once :meth:`operations` are done (check mode of a set: tenants then plan none)."""
+        for role in REALM_ROLES:
+            self.roles.setdefault(role, {"name": role})
+        if not self.profile_has_tenant:
+            self.profile, self.profile_has_tenant = self.profile_with_tenant(), True
+        for client_id, (uuid, mappers) in list(self.client_mappers.items()):
+            self.client_mappers[client_id] = (uuid, dict(mappers, **dict((n, dict(m, id=None))
+                                                                           for n, m in MAPPERS.items())))
+        return self
+
+
 class TenantSync(object):
     """One tenant of one realm: ``TenantSync(admin, tenant, desired_members(...), ...).read().plan()``, then apply().
 
@@ -72,7 +203,7 @@ class TenantSync(object):
     """
 
     def __init__(self, admin, tenant, members, members_mode="exact", group_scheme="tenant", token_clients=(),
-                 state="present", resolve_secret=None, initial_password_temporary=True):
+                 state="present", resolve_secret=None, initial_password_temporary=True, realm_part=True):
         problems = tenant_problems(tenant, group_scheme)
         if problems:
             raise TenantSpecError("; ".join(problems))
@@ -85,46 +216,61 @@ class TenantSync(object):
         self.resolve_secret = resolve_secret
         self.initial_password_temporary = initial_password_temporary
         self.passwords = {}  # email -> resolved initial password (never shown)
+        self.realm_part = realm_part  # False: the realm-wide operations are planned once for a set (RealmView)
         self.checked = False
         self.operations = []  # (description, function, args)
 
     # -- reading -------------------------------------------------------------------------------
-    def read(self):
-        """Everything the tenant is made of, by GET requests only."""
+    def read(self, view=None):
+        """Everything the tenant is made of, by GET requests only.
+
+        ``view``: a :class:`RealmView` shared by the tenants of a set. Read with :meth:`RealmView.list_all`, the
+        tenant's groups, users, roles and memberships come from its lists (one list of members per group of the
+        tenant, and the credentials of existing members given an initial password); else they are looked up here.
+        """
         admin = self.admin
-        self.realm_roles = set(r["name"] for r in admin.get_realm_roles())
-        self.password_policy = admin.get_realm(admin.connection.realm_name).get("passwordPolicy") or ""
-        try:
-            profile = admin.get_realm_users_profile()
-        except KeycloakError:
-            profile = None  # before Keycloak 24: no declarative user profile, the default rules apply
-        self.profile = profile or {}
-        self.profile_has_tenant = any(a.get("name") == TENANT_ATTRIBUTE for a in self.profile.get("attributes") or [])
-        self.groups = dict((name, find_top_level_group(admin, name)) for name in self.group_set)
+        if view is None:
+            view = RealmView(admin, self.token_clients).read_realm()
+        self.view = view
+        self.realm_roles = set(view.roles)
+        self.password_policy = view.password_policy
+        self.profile, self.profile_has_tenant = view.profile, view.profile_has_tenant
+        self.client_mappers = dict((c, view.client_mappers[c]) for c in self.token_clients if c in view.client_mappers)
+        if view.listed:
+            self.groups = dict((name, copy.deepcopy(view.groups.get(name))) for name in self.group_set)
+        else:
+            self.groups = dict((name, find_top_level_group(admin, name)) for name in self.group_set)
         self.group_name_of = dict((g["id"], name) for name, g in self.groups.items() if g)
         self.users = {}  # email -> user with "roles", "group_names" (ours only) and, if asked, "has_password"
         emails = set(self.members)
-        for group in self.groups.values():
-            if group:
-                emails.update((m.get("email") or m.get("username") or "").lower()
-                              for m in admin.get_group_members(group["id"]))
+        if view.listed:
+            members_of = dict((name, view.member_ids(g["id"])) for name, g in self.groups.items() if g)
+            for ids in members_of.values():
+                emails.update((view.users_by_id.get(i, {}).get("email") or "").lower() for i in ids)
+        else:
+            for group in self.groups.values():
+                if group:
+                    emails.update((m.get("email") or m.get("username") or "").lower()
+                                  for m in admin.get_group_members(group["id"]))
         for email in sorted(e for e in emails if e):
-            found = [u for u in admin.get_users({"email": email, "exact": True})
-                     if (u.get("email") or "").lower() == email]
-            if not found:
-                continue
-            user = found[0]
-            user["roles"] = set(r["name"] for r in admin.get_realm_roles_of_user(user["id"]))
-            user["group_names"] = set(self.group_name_of[g["id"]] for g in admin.get_user_groups(user["id"])
-                                      if g.get("id") in self.group_name_of)
+            if view.listed:
+                user = copy.deepcopy(view.users_by_email.get(email))
+                if user is None:
+                    continue
+                user["roles"] = set(r for r, ids in view.role_holders.items() if user["id"] in ids)
+                user["group_names"] = set(n for n, ids in members_of.items() if user["id"] in ids)
+            else:
+                found = [u for u in admin.get_users({"email": email, "exact": True})
+                         if (u.get("email") or "").lower() == email]
+                if not found:
+                    continue
+                user = found[0]
+                user["roles"] = set(r["name"] for r in admin.get_realm_roles_of_user(user["id"]))
+                user["group_names"] = set(self.group_name_of[g["id"]] for g in admin.get_user_groups(user["id"])
+                                          if g.get("id") in self.group_name_of)
             if (self.members.get(email) or {}).get("initial_password"):
                 user["has_password"] = any(c.get("type") == "password" for c in admin.get_credentials(user["id"]))
             self.users[email] = user
-        self.client_mappers = {}
-        for client_id in self.token_clients:
-            uuid = admin.get_client_id(client_id)
-            if uuid:
-                self.client_mappers[client_id] = (uuid, dict((m["name"], m) for m in admin.get_mappers_from_client(uuid)))
         return self
 
     def check(self):
@@ -220,12 +366,8 @@ class TenantSync(object):
                 raise TenantSpecError("members: %s belongs to tenant %s; remove them there first"
                                       % (email, owner[0]))
         if self.state == "present":
-            for role in sorted(set(REALM_ROLES) - self.realm_roles):
-                self._op("create realm role %s" % role, admin.create_realm_role,
-                         {"name": role, "description": REALM_ROLES[role]})
-            if not self.profile_has_tenant:
-                self._op("declare the user attribute %s in the user profile" % TENANT_ATTRIBUTE,
-                         admin.update_realm_users_profile, self._profile_with_tenant())
+            if self.realm_part:
+                self.operations.extend(self.view.role_and_profile_operations())
             attributes = tenant_attributes(self.tenant)
             for name in self.group_set:
                 group = self.groups[name]
@@ -236,14 +378,8 @@ class TenantSync(object):
                              {"name": name, "attributes": attributes})
             for email, member in sorted(self.members.items()):
                 self._plan_member(email, member)
-            for client_id, (uuid, mappers) in sorted(self.client_mappers.items()):
-                for name, mapper in sorted(MAPPERS.items()):
-                    if name not in mappers:
-                        self._op("add the %s mapper to client %s" % (name, client_id), admin.add_mapper_to_client,
-                                 uuid, copy.deepcopy(mapper))
-                    elif mappers[name].get("config") != mapper["config"]:
-                        self._op("update the %s mapper of client %s" % (name, client_id), admin.update_client_mapper,
-                                 uuid, mappers[name]["id"], dict(copy.deepcopy(mapper), id=mappers[name]["id"]))
+            if self.realm_part:
+                self.operations.extend(self.view.mapper_operations())
         leaving = [e for e, u in self.users.items() if self._member_of(u) is not None and
                    (self.state == "absent" or (self.members_mode == "exact" and e not in self.members))]
         for email in sorted(leaving):
@@ -253,13 +389,6 @@ class TenantSync(object):
                 if self.groups[name]:
                     self._op("delete group %s" % name, admin.delete_group, self.groups[name]["id"])
         return self.operations
-
-    def _profile_with_tenant(self):
-        profile = copy.deepcopy(self.profile)
-        profile.setdefault("attributes", []).append({
-            "name": TENANT_ATTRIBUTE, "displayName": "Tenant",
-            "permissions": {"view": ["admin"], "edit": ["admin"]}, "multivalued": False})
-        return profile
 
     def _create_group(self, name, attributes):
         group_id = self.admin.create_group({"name": name, "attributes": attributes})
@@ -315,7 +444,7 @@ class TenantSync(object):
             return self.users[email]["id"]
         return self.admin.get_users({"email": email, "exact": True})[0]["id"]
 
-    def _create_user(self, email, member):
+    def _user_payload(self, email, member):
         payload = {"username": email, "email": email, "emailVerified": True, "enabled": member["enabled"],
                    "firstName": member["firstName"], "lastName": member["lastName"],
                    "attributes": {TENANT_ATTRIBUTE: [self.tenant_id]}}
@@ -323,7 +452,13 @@ class TenantSync(object):
             # In the same request: Keycloak creates the user with the password or, if its policy refuses it, not at all.
             payload["credentials"] = [{"type": "password", "value": self.passwords[email],
                                        "temporary": self.initial_password_temporary}]
-        user_id = self.admin.create_user(payload)
+            if self.initial_password_temporary:
+                # What POST /users does for a temporary credential; partial import needs it said (same user either way).
+                payload["requiredActions"] = ["UPDATE_PASSWORD"]
+        return payload
+
+    def _create_user(self, email, member):
+        user_id = self.admin.create_user(self._user_payload(email, member))
         self.users[email] = {"id": user_id, "roles": set(), "group_names": set()}
 
     def _set_password(self, user_id, email):
@@ -336,7 +471,8 @@ class TenantSync(object):
         self.admin.group_user_remove(self._user_id(email), self._group_id(group))
 
     def _role_representations(self, names):
-        return [self.admin.get_realm_role(name) for name in names]
+        known = self.view.roles if getattr(self, "view", None) is not None else {}
+        return [known[name] if known.get(name, {}).get("id") else self.admin.get_realm_role(name) for name in names]
 
     def _grant(self, email, roles):
         self.admin.assign_realm_roles(self._user_id(email), self._role_representations(roles))
@@ -344,6 +480,64 @@ class TenantSync(object):
     def _revoke(self, email, roles):
         self.admin.delete_realm_roles_of_user(self._user_id(email), self._role_representations(roles))
 
-    def apply(self):
-        """Execute the plan; a refusal raises KeycloakWriteError naming the tenant and the refused operation."""
-        run_operations(self.operations, "tenant %s" % self.tenant_id)
+    def importable(self):
+        """The planned operations one partial import can do: creating groups and users, and a created user's group
+        and realm role. The other operations (updates, removals) have no bulk form in Keycloak."""
+        created = set(args[0] for _d, function, args in self.operations if function == self._create_user)
+        return [op for op in self.operations if op[1] in (self._create_group, self._create_user) or
+                (op[1] in (self._add_to_group, self._grant) and op[2][0] in created)]
+
+    def _partial_import(self, chosen):
+        """``POST /admin/realms/{realm}/partialImport`` (ifResourceExists SKIP) of ``chosen``; the operations done.
+
+        The same users and groups as one by one: the payloads of :meth:`_create_group` and :meth:`_user_payload`,
+        with the group (by path; a tenant's group names hold no ``/``) and the realm roles. Keycloak runs an import
+        in one transaction: refused, nothing is done and the operations run one by one, so that the refusal names
+        its operation. A skipped resource (it appeared meanwhile) is left to its one-by-one operations too.
+        """
+        groups, users = [], {}
+        for _description, function, args in chosen:
+            if function == self._create_group:
+                groups.append({"name": args[0], "attributes": args[1]})
+            elif function == self._create_user:
+                users[args[0]] = self._user_payload(*args)
+            elif function == self._add_to_group:
+                users[args[0]].setdefault("groups", []).append("/" + args[1])
+            else:
+                users[args[0]].setdefault("realmRoles", []).extend(args[1])
+        body = {"ifResourceExists": "SKIP", "groups": groups, "users": list(users.values())}
+        try:
+            response = self.admin.connection.raw_post("admin/realms/%s/partialImport" % self.admin.connection.realm_name,
+                                                      data=json.dumps(body))
+        except KeycloakError:
+            return []
+        if response.status_code >= 400:
+            return []
+        added = dict(((r.get("resourceType"), r.get("resourceName")), r.get("id"))
+                     for r in response.json().get("results") or [] if r.get("action") == "ADDED")
+        done = []
+        for operation in chosen:
+            function, args = operation[1], operation[2]
+            if function == self._create_group and ("GROUP", args[0]) in added:
+                self.groups[args[0]] = {"id": added[("GROUP", args[0])], "name": args[0], "attributes": args[1]}
+                done.append(operation)
+            elif function != self._create_group and ("USER", args[0]) in added:
+                payload = users[args[0]]
+                self.users[args[0]] = {"id": added[("USER", args[0])], "roles": set(payload.get("realmRoles") or []),
+                                       "group_names": set(g[1:] for g in payload.get("groups") or [])}
+                done.append(operation)
+        return done
+
+    def apply(self, bulk=False):
+        """Execute the plan; a refusal raises KeycloakWriteError naming the tenant and the refused operation.
+
+        ``bulk``: the creations go through one partial import (:meth:`_partial_import`) when there are several,
+        the rest one by one in the planned order. Only for a tenant whose realm-wide part is done already
+        (``realm_part=False``): the import grants realm roles that must exist.
+        """
+        operations = self.operations
+        chosen = self.importable() if bulk and not self.realm_part else []
+        if len(chosen) > 1:
+            done = self._partial_import(chosen)
+            operations = [op for op in operations if not any(op is d for d in done)]
+        run_operations(operations, "tenant %s" % self.tenant_id)
