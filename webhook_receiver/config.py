@@ -112,6 +112,9 @@ class Config:
     kafka_requests_topic: str = "deploy-requests"
     kafka_dead_letter_topic: str = "deploy-requests.dlq"
     kafka_group_id: str = "stoa-receiver"
+    # Seconds before the group coordinator gives a silent consumer's partitions to another replica (librdkafka's
+    # default is 45 s; a replica that died holds its partitions that long). Brokers accept 6 to 300 s by default.
+    kafka_session_timeout: float = 10.0
     store_url: Secret | None = None    # postgresql://... (several replicas share it); None: SQLite in state_dir
     store_schema: str | None = None    # PostgreSQL schema of the tables (default: the role's search_path, public)
     log_level: str = "INFO"
@@ -341,6 +344,10 @@ def from_mapping(data: Any, origin: str = "configuration", base: Path | None = N
     config.kafka_requests_topic = kafka.get("requests_topic", str, "deploy-requests")
     config.kafka_dead_letter_topic = kafka.get("dead_letter_topic", str, "deploy-requests.dlq")
     config.kafka_group_id = kafka.get("group_id", str, "stoa-receiver")
+    config.kafka_session_timeout = kafka.positive("session_timeout", (int, float), config.kafka_session_timeout)
+    if not 6 <= config.kafka_session_timeout <= 300:
+        raise kafka.fail("session_timeout", f"must be between 6 and 300 seconds (the brokers' default bounds, "
+                         f"group.min/max.session.timeout.ms), not {config.kafka_session_timeout:g}")
     kafka.done()
 
     store = top.section("store")

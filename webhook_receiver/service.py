@@ -99,7 +99,8 @@ class Service:
 
             self.consumer = RequestConsumer(self.store, config.kafka_bootstrap_servers, config.kafka_requests_topic,
                                             config.kafka_dead_letter_topic, config.kafka_group_id, self.metrics,
-                                            on_stored=self.router.wake.set)
+                                            on_stored=self.router.wake.set,
+                                            session_timeout=config.kafka_session_timeout)
 
     # -- checks ----------------------------------------------------------------------------------------
     def jobs_in_use(self) -> list[str]:

@@ -19,6 +19,7 @@ def load(data):
 def test_the_shipped_example_is_valid():
     loaded = receiver_config.load(EXAMPLE, resolve_secrets=False)
     assert loaded.launcher == "awx" and loaded.auto_environments == ["dev"]
+    assert loaded.kafka_session_timeout == 10
 
 
 @pytest.mark.parametrize("change, message", [
@@ -35,6 +36,8 @@ def test_the_shipped_example_is_valid():
     ({"gitlab": {"project": "p/r", "secret_tokens": ["s"], "max_body_bytes": 1000}},
      "must be at least GitLab's own limit"),
     ({"launcher": {"type": "awx", "awx": {"url": "http://a"}}}, "r.yml: launcher.awx.token: AWX needs a token"),
+    ({"kafka": {"bootstrap_servers": "127.0.0.1:9", "session_timeout": 3}},
+     "r.yml: kafka.session_timeout: must be between 6 and 300 seconds"),
 ])
 def test_configuration_errors_name_the_field(change, message):
     with pytest.raises(receiver_config.ConfigError) as error:

@@ -58,11 +58,15 @@ class RequestConsumer:
     """One consumer of the group; ``run()`` until ``stop()``. ``on_stored`` wakes the router."""
 
     def __init__(self, store, servers: str, topic: str, dead_letter_topic: str, group_id: str, metrics=None,
-                 on_stored=None):
+                 on_stored=None, session_timeout: float = 10.0):
+        """``session_timeout`` (s): how long a dead replica keeps its partitions (session.timeout.ms); heartbeats
+        are sent three times per session, as Kafka's guidance has it."""
         self.store, self.topic, self.dead_letter_topic, self.metrics = store, topic, dead_letter_topic, metrics
         self.on_stored = on_stored or (lambda: None)
         self.consumer = Consumer({"bootstrap.servers": servers, "group.id": group_id, "enable.auto.commit": False,
-                                  "auto.offset.reset": "earliest", "client.id": "stoa-receiver", "logger": log})
+                                  "auto.offset.reset": "earliest", "client.id": "stoa-receiver", "logger": log,
+                                  "session.timeout.ms": int(session_timeout * 1000),
+                                  "heartbeat.interval.ms": int(session_timeout * 1000 / 3)})
         self.producer = Producer({"bootstrap.servers": servers, "acks": "all", "enable.idempotence": True,
                                   "client.id": "stoa-receiver-dlq", "logger": log})
         self._stop = threading.Event()
