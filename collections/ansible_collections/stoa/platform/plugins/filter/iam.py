@@ -37,6 +37,11 @@ def tenant_spec(tenant):
     return dict((k, v) for k, v in spec.items() if v is not None)
 
 
+def tenant_entry(tenant):
+    """A TenantRegistry tenant -> one ``tenants`` item of stoa.platform.keycloak_tenant_set (``tenant``, ``members``)."""
+    return {"tenant": tenant_spec(tenant), "members": tenant_members(tenant)}
+
+
 def service_account_spec(account):
     """A ServiceAccountRegistry entry -> one ``service_accounts`` item of stoa.platform.keycloak_platform_accounts."""
     spec = {"id": account.get("id"), "roles": account.get("roles") or [], "description": account.get("description")}
@@ -61,6 +66,6 @@ def awx_workflow_node(node):
 
 class FilterModule(object):
     def filters(self):
-        return {"tenant_members": tenant_members, "tenant_spec": tenant_spec,
+        return {"tenant_members": tenant_members, "tenant_spec": tenant_spec, "tenant_entry": tenant_entry,
                 "service_account_spec": service_account_spec, "global_admins": global_admins,
                 "awx_workflow_node": awx_workflow_node}

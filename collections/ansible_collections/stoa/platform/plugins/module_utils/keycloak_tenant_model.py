@@ -64,6 +64,42 @@ MAPPERS = {
 }
 
 
+def tenant_option_spec():
+    """The argument spec of one tenant (keycloak_tenant's ``tenant``, keycloak_tenant_set's ``tenants[].tenant``)."""
+    return dict(type="dict", required=True, options=dict(
+        id=dict(type="str", required=True),
+        display_name=dict(type="str"),
+        status=dict(type="str", choices=["active", "suspended", "archived"], default="active"),
+        quotas=dict(type="dict", options=dict(max_apis=dict(type="int"), max_applications=dict(type="int"))),
+        environments=dict(type="list", elements="str", default=[]),
+    ))
+
+
+def member_option_spec():
+    """The argument spec of a tenant's members (keycloak_tenant's ``members``, keycloak_tenant_set's
+    ``tenants[].members``)."""
+    return dict(type="list", elements="dict", default=[], options=dict(
+        email=dict(type="str", required=True),
+        name=dict(type="str"),
+        role=dict(type="str", required=True, choices=["cpi", "devops", "viewer"]),
+        enabled=dict(type="bool", default=True),
+        initial_password=dict(type="str", no_log=True),
+    ))
+
+
+def tenant_sync_option_spec():
+    """The options that say how tenants are converged, shared by keycloak_tenant and keycloak_tenant_set."""
+    return dict(
+        realm=dict(type="str", default="stoa"),
+        members_mode=dict(type="str", choices=["exact", "merge"], default="exact"),
+        group_scheme=dict(type="str", choices=["tenant", "enterprise"], default="tenant"),
+        token_clients=dict(type="list", elements="str", no_log=False,
+                           default=["control-plane-api", "control-plane-ui", "stoa-portal", "api-gateway",
+                                    "developer-portal"]),
+        initial_password_temporary=dict(type="bool", default=True),
+    )
+
+
 class TenantSpecError(ValueError):
     """Input that cannot describe a tenant; raised before anything is written."""
 

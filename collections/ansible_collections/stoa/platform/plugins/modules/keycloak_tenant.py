@@ -182,7 +182,13 @@ from ansible_collections.stoa.platform.plugins.module_utils.keycloak_connection 
     keycloak_argument_spec,
     keycloak_error_text,
 )
-from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_model import TenantSpecError, desired_members
+from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_model import (
+    TenantSpecError,
+    desired_members,
+    member_option_spec,
+    tenant_option_spec,
+    tenant_sync_option_spec,
+)
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_sync import TenantSync
 from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
     VaultResolver,
@@ -192,30 +198,9 @@ from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
 
 
 def argument_spec():
-    spec = dict(
-        realm=dict(type="str", default="stoa"),
-        tenant=dict(type="dict", required=True, options=dict(
-            id=dict(type="str", required=True),
-            display_name=dict(type="str"),
-            status=dict(type="str", choices=["active", "suspended", "archived"], default="active"),
-            quotas=dict(type="dict", options=dict(max_apis=dict(type="int"), max_applications=dict(type="int"))),
-            environments=dict(type="list", elements="str", default=[]),
-        )),
-        members=dict(type="list", elements="dict", default=[], options=dict(
-            email=dict(type="str", required=True),
-            name=dict(type="str"),
-            role=dict(type="str", required=True, choices=["cpi", "devops", "viewer"]),
-            enabled=dict(type="bool", default=True),
-            initial_password=dict(type="str", no_log=True),
-        )),
-        members_mode=dict(type="str", choices=["exact", "merge"], default="exact"),
-        group_scheme=dict(type="str", choices=["tenant", "enterprise"], default="tenant"),
-        token_clients=dict(type="list", elements="str", no_log=False,
-                           default=["control-plane-api", "control-plane-ui", "stoa-portal", "api-gateway",
-                                    "developer-portal"]),
-        initial_password_temporary=dict(type="bool", default=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-    )
+    spec = tenant_sync_option_spec()
+    spec.update(tenant=tenant_option_spec(), members=member_option_spec(),
+                state=dict(type="str", choices=["present", "absent"], default="present"))
     spec.update(keycloak_argument_spec())
     spec.update(vault_argument_spec())
     return spec
