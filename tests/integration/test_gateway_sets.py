@@ -36,7 +36,9 @@ def run_set(tmp_path, sim, module, options, check=False, name="run"):
     path = tmp_path / f"{name}.yml"
     path.write_text(yaml.safe_dump(playbook))
     env = {**os.environ, **sim.env, "ANSIBLE_FORCE_COLOR": "0"}
-    args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)]
+    # The interpreter of this virtualenv (discovery may find a python3.x on PATH without the collection's deps).
+    args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+            "-e", f"ansible_python_interpreter={sys.executable}", str(path)]
     done = subprocess.run(args + (["--check"] if check else []), cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
     assert out.exists(), done.stdout[-4000:] + done.stderr[-2000:]
