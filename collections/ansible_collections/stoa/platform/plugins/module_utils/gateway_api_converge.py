@@ -286,6 +286,13 @@ class ApiConverger(object):
         else:
             api = self._do("create", self.client.import_api, desired.name, desired.version,
                            json.dumps(desired.document), desired.document_type, desired.description)
+        if self.check_mode and same_name:
+            # The minted version is a copy of the latest one (document, tags, policy and its actions), not yet
+            # active: predicted as an update of that copy, which is what the real run does next.
+            policy, actions = self.read_policy(latest)
+            minted = dict(latest, isActive=False)
+            self._update(desired, minted, policy, actions, api_view(minted))
+            return True, None, after
         if self.check_mode:
             self.operations.append("update_metadata")
             if desired.policies is not None:
