@@ -351,3 +351,13 @@ def test_validation_never_raises_and_never_dumps_the_document():
     result = subprocess.run([str(CLI), "--validate", "-"], input=yaml.safe_dump(broken), capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 4 and "Traceback" not in result.stderr and "recognisable" not in result.stderr
+
+
+def test_a_document_pointer_under_an_id_is_refused_with_the_base_it_was_resolved_against():
+    # 2020-12: '#/...' inside a schema with an $id points into that schema, not into the document
+    source = doc({"X": {"type": "string"},
+                  "O": {"$id": "https://example.test/o", "properties": {"x": {"$ref": "#/components/schemas/X"}}}})
+    with pytest.raises(DocumentError) as error:
+        downgrade(source)
+    assert str(error.value).startswith("/components/schemas/O/properties/x/$ref: ")
+    assert "https://example.test/o" in str(error.value) and "does not exist" in str(error.value)

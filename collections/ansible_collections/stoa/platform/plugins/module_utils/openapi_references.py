@@ -41,7 +41,14 @@ def target(self, ref, base, pointer, section):
     """
     doc_uri, target = _locate(self, ref, base, pointer)
     if doc_uri == self.root_uri:
-        _source_node(self._documents[doc_uri][0], target, ref, pointer)
+        try:
+            _source_node(self._documents[doc_uri][0], target, ref, pointer)
+        except DowngradeError as exc:
+            if base.partition("#")[0] in (self.root_uri, doc_uri) or not ref.startswith("#"):
+                raise
+            # 2020-12 resolves '#...' against the $id of the enclosing schema, not the document
+            raise DowngradeError(pointer, "%s (resolved against the $id %s of the enclosing schema)"
+                                 % (str(exc).split(": ", 1)[1], base))
         return ("root", target)
     document, prefix = self._documents[doc_uri]
     key = prefix + target
