@@ -26,7 +26,7 @@ description:
   - V(check_failed) keeps an approved request approved and records why the deployment could not start (the target
     gateway or its secrets could not be reached before anything was written).
   - V(retry) sends a failed request again, back to approved with the same approved commit, without a new request.
-    Same rights as V(approve): the tenant's CPI members and the cpi-admins, never the request's creator."
+    It has the rights of V(approve), the tenant's CPI members and the cpi-admins, never the request's creator.
   - Rights come from the repository's own C(iam/) files at the same commit. A tenant's DevOps and CPI members (and the
     global cpi-admins) create requests for it; its CPI members and the cpi-admins approve and reject, never their own
     request, and a rejection needs a reason; deployment steps are for those and for service accounts with the
