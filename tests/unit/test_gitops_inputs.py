@@ -342,3 +342,49 @@ def test_fuzz_mutated_repository_gives_problems_never_a_traceback_nor_a_long_run
             assert len(item["message"]) < 2000
     finally:
         shutil.copy(EXAMPLE / relpath, path)
+
+
+# -- the loader's C fast path (ruamel.yaml.clib) gives what the pure reader gives, or leaves the text to it ----------
+LIBYAML_READS_OTHERWISE = [
+    "a:\tb\n", "a: b\tc\n", "a: b\x85c: d\n", "a: b\u2028c\n", "a: !\n", 'a: ["b":c]\n', "&ac: !!str\n",
+    "a: |#+\n  x\n", "a: |-\n \n  .x\n", "a: {?\n : b}\n", "{a:1}\n", "a: [b:c, d]\n", ": a\n", "--- |\nfoo\n",
+    "%YAML 1.3\n---\na: 1\n", 'a: "\\U99999999"\n', "a: !!int\n", "a: !foo#bar 1\n", "a: b\n...\nc: d\n",
+    "\n\ufeff.a: b\n",
+]
+
+
+def _both_readers(text, monkeypatch):
+    from ansible_collections.stoa.platform.plugins.module_utils import gitops_yaml
+    results = []
+    for fast in (True, False):
+        monkeypatch.setattr(gitops_yaml, "HAS_CLIB", fast)
+        try:
+            results.append(("ok",) + load_with_lines(text))
+        except YamlFileError as exc:
+            results.append(("error", str(exc), exc.line, exc.problems))
+    return results
+
+
+@pytest.mark.parametrize("text", LIBYAML_READS_OTHERWISE + [
+    "a: 0755\n", "a: !!int 0755\n", "a: 1\na: 2\n", "a: &x {c: 1}\nb:\n  <<: *x\n  d: 2\n", "a:\n-\n- x\n",
+    "a: |\n  x\nb: >-\n  y\n\n  z\n", "a: 'it''s'\nb: \"\\x41\\/\"\n", "a: [1, {b: c}]\n", "a: b\n---\nc: d\n",
+])
+def test_the_c_reader_reads_every_text_as_the_pure_reader_does(text, monkeypatch):
+    from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import HAS_CLIB
+    if not HAS_CLIB:
+        pytest.skip("ruamel.yaml.clib is not installed")
+    fast, pure = _both_readers(text, monkeypatch)
+    assert fast == pure
+
+
+def test_the_c_reader_reads_the_repository_as_the_pure_reader_does(monkeypatch):
+    from ansible_collections.stoa.platform.plugins.module_utils.gitops_yaml import HAS_CLIB, PURE_ONLY
+    if not HAS_CLIB:
+        pytest.skip("ruamel.yaml.clib is not installed")
+    files = sorted(EXAMPLE.rglob("*.yaml")) + sorted(BUGS.rglob("*.yaml"))
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text()
+        fast, pure = _both_readers(text, monkeypatch)
+        assert fast == pure, path
+    assert not any(PURE_ONLY.search(p.read_text()) for p in EXAMPLE.rglob("*.yaml"))  # the fast path is taken

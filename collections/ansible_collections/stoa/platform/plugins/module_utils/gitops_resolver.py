@@ -111,9 +111,29 @@ def api_dir(root, tenant, api):
     return os.path.join(root, "tenants", tenant, "apis", api)
 
 
-def read_checked(root, relpath, kind=None):
+def read_checked(root, relpath, kind=None, cache=None):
     """(data, lines) of a file of the checkout through the GitOps loader and its kind's schema;
-    a file that cannot be used is a :class:`ResolveError` naming every problem (file:line: field: message)."""
+    a file that cannot be used is a :class:`ResolveError` naming every problem (file:line: field: message).
+
+    ``cache``: a dict that lives for one module call (or one validation), never longer, so that a file
+    many APIs share (``environments/<env>/config.yaml``) is read once per call and never served stale to a
+    later one. Keyed by the file's resolved path (with the path as written, which messages name, and the
+    kind); a file that cannot be used is remembered as its error. The data is shared: callers do not change it.
+    """
+    if cache is None:
+        return _read_checked(root, relpath, kind)
+    key = (os.path.realpath(os.path.join(root, relpath)), relpath, kind)
+    if key not in cache:
+        try:
+            cache[key] = _read_checked(root, relpath, kind)
+        except ResolveError as exc:
+            cache[key] = exc
+    if isinstance(cache[key], ResolveError):
+        raise cache[key]
+    return cache[key]
+
+
+def _read_checked(root, relpath, kind):
     try:
         return load_checked(root, relpath, kind)
     except DocumentError as exc:
@@ -132,12 +152,12 @@ def variable_sources(root, tenant, api, environment):
     return [relpath for relpath in candidates if os.path.lexists(os.path.join(root, relpath))]
 
 
-def merged_variables(root, tenant, api, environment):
+def merged_variables(root, tenant, api, environment, cache=None):
     """({name: value}, {name: file it came from}); each file is read by the GitOps loader and checked
-    against its kind's schema (ResolveError otherwise)."""
+    against its kind's schema (ResolveError otherwise); ``cache``: see :func:`read_checked`."""
     variables, origin = {}, {}
     for relpath in variable_sources(root, tenant, api, environment):
-        data, _lines = read_checked(root, relpath)
+        data, _lines = read_checked(root, relpath, cache=cache)
         for name, value in (data.get("variables") or {}).items():
             variables[name] = value
             origin[name] = relpath
@@ -206,15 +226,15 @@ class Renderer(object):
         return found
 
 
-def render_api(root, tenant, api, environment):
+def render_api(root, tenant, api, environment, cache=None):
     """The API's description for one environment: (rendered api.yaml, variables, origin of each variable).
 
     Raises ResolveError when a file cannot be used, a placeholder is malformed or undefined, the rendered
     description breaks the API schema (a variable of the wrong type), or the OpenAPI document it names
-    resolves outside the checkout."""
+    resolves outside the checkout. ``cache``: see :func:`read_checked` (rendering many APIs in one call)."""
     base = api_relpath(tenant, api)
-    document, _lines = read_checked(root, base + "/api.yaml", "API")
-    variables, origin = merged_variables(root, tenant, api, environment)
+    document, _lines = read_checked(root, base + "/api.yaml", "API", cache)
+    variables, origin = merged_variables(root, tenant, api, environment, cache)
     renderer = Renderer(variables)
     rendered = renderer.render(document)
     where = "%s/%s in %s" % (tenant, api, environment)

@@ -84,6 +84,7 @@ class Checkout(object):
         self.problems = []
         self.files = {}  # relative path -> (kind, data, lines)
         self.unusable = set()  # files that could not be read or break their schema
+        self.variable_files = {}  # gitops_resolver.read_checked's cache: each variables file read once
 
     def problem(self, relpath, message, pointer="", lines=None, line=None):
         if line is None:
@@ -216,7 +217,7 @@ def check_openapi(checkout, relpath, data, lines):
 def check_variables(checkout, relpath, data, lines, tenant, api, environment, aliases):
     """The API rendered for one environment: undefined variables, the rendered API against its schema, aliases."""
     try:
-        variables, origin = merged_variables(checkout.root, tenant, api, environment)
+        variables, origin = merged_variables(checkout.root, tenant, api, environment, checkout.variable_files)
         renderer = Renderer(variables)
         rendered = renderer.render(data)
     except ResolveError as exc:

@@ -49,10 +49,58 @@ try:
     from ruamel.yaml import events as yaml_events
     from ruamel.yaml import nodes as yaml_nodes
     from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.main import CParser
 
     HAS_RUAMEL = True
 except ImportError:  # reported by load_with_lines and the modules
     HAS_RUAMEL = False
+    CParser = None
+
+# ruamel.yaml.clib (libyaml, in C) scans and parses about four times faster than ruamel.yaml's pure Python
+# reader; its nodes carry the same tags (ruamel's YAML 1.2 resolver) and line marks. It is only a fast path:
+# see load_with_lines.
+HAS_CLIB = CParser is not None
+
+if HAS_CLIB:
+    from ruamel.yaml.constructor import SafeConstructor
+    from ruamel.yaml.resolver import VersionedResolver
+
+    class CLoader(CParser, SafeConstructor, VersionedResolver):  # pylint: disable=too-many-ancestors
+        """ruamel.yaml.clib's parser and composer with ruamel.yaml's YAML 1.2 resolver and safe constructor.
+
+        What ``YAML(typ="safe", pure=False)`` assembles as a new class on every load, made once; the
+        version is fixed at 1.2 (a ``%YAML`` directive for another one is refused before any node is built).
+        """
+
+        def __init__(self, text):  # pylint: disable=super-init-not-called
+            CParser.__init__(self, text)
+            self._parser = self._composer = self
+            SafeConstructor.__init__(self, loader=self)
+            VersionedResolver.__init__(self, version=(1, 2), loadumper=self)
+
+        @property
+        def processing_version(self):
+            """Always YAML 1.2."""
+            return (1, 2)
+
+        def events(self):
+            """The event stream."""
+            while self.check_event():
+                yield self.get_event()
+
+# Texts that the fast path leaves to the pure reader, because libyaml (a YAML 1.1 scanner) reads them
+# otherwise than ruamel.yaml's YAML 1.2 reader does (tests/unit/test_gitops_inputs.py reads each both ways):
+# tabs in separations and plain scalars (libyaml accepts some that ruamel refuses); NEL, LS and PS (line
+# breaks in 1.1, ordinary characters in 1.2); a byte order mark (dropped anywhere by libyaml); the
+# non-specific tag "!" (text for libyaml, null for ruamel); a quoted key with its ':' right after it
+# ('["b":c]', refused by ruamel, a mapping for libyaml); an anchor or alias name with a character other than
+# ASCII letters, digits, '_' and '-' ('&a:' is the anchor "a:" in 1.2, the anchor "a" and a key for
+# libyaml); a '#' right after a block scalar's indicators ('|-#', a comment for libyaml, an error in 1.2);
+# a line of spaces only (libyaml accepts some in block scalars that ruamel refuses); an explicit key '? '
+# (an empty one gets another line).
+PURE_ONLY = re.compile(r"[\t\x85\u2028\u2029\ufeff]|(?:^|[\s\[{,])!(?=[\s,\]}]|$)|[\"']:(?=\S)"
+                       r"|(?:^|[\s\[{,])[&*][0-9A-Za-z_-]*[^0-9A-Za-z_\s,\[\]{}-]|[|>][-+0-9]*#|^ +$"
+                       r"|(?:^|[\s\[{,])\?(?=\s|$)", re.M)
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
@@ -75,6 +123,10 @@ class YamlFileError(ValueError):
         self.problems = problems or [(line, "", message)]
 
 
+class BoundError(YamlFileError):
+    """A file over :data:`MAX_VALUES` or :data:`MAX_DEPTH` once aliases are expanded."""
+
+
 class _Reader(object):
     """Builds plain Python data from ruamel.yaml's node tree, counting, and maps JSON pointers to lines."""
 
@@ -94,23 +146,23 @@ class _Reader(object):
                        "write the values out instead" % MAX_VALUES if self.values > MAX_VALUES
                        else "nested more than %d levels deep (through aliases)" % MAX_DEPTH)
             line = node.start_mark.line + 1
-            raise YamlFileError(message, line, [(line, pointer.split("/", 2)[1] and "/" + pointer.split("/", 2)[1]
-                                                 if pointer else "", message)])
+            raise BoundError(message, line, [(line, pointer.split("/", 2)[1] and "/" + pointer.split("/", 2)[1]
+                                              if pointer else "", message)])
         self.lines.setdefault(pointer, node.start_mark.line + 1)
+        tag = node.tag  # a property that builds the text each time: read once
         if isinstance(node, yaml_nodes.MappingNode):
-            if node.tag != _TAG + "map":
-                self.problem(node, pointer, "the tag %s is not supported (plain mappings only)" % short_tag(node.tag))
+            if tag != _TAG + "map":
+                self.problem(node, pointer, "the tag %s is not supported (plain mappings only)" % short_tag(tag))
                 return {}
             return self.mapping(node, pointer, depth)
         if isinstance(node, yaml_nodes.SequenceNode):
-            if node.tag != _TAG + "seq":
-                self.problem(node, pointer, "the tag %s is not supported (plain lists only)" % short_tag(node.tag))
+            if tag != _TAG + "seq":
+                self.problem(node, pointer, "the tag %s is not supported (plain lists only)" % short_tag(tag))
                 return []
             return [self.build(item, "%s/%d" % (pointer, index), depth + 1) for index, item in enumerate(node.value)]
-        return self.scalar(node, pointer)
+        return self.scalar(node, pointer, tag)
 
-    def scalar(self, node, pointer):
-        tag = node.tag
+    def scalar(self, node, pointer, tag):
         if tag == _TAG + "str" or tag == _TAG + "timestamp":
             return node.value
         if tag == _TAG + "null":
@@ -118,7 +170,7 @@ class _Reader(object):
         if tag == _TAG + "bool":
             return node.value.lower() == "true"
         if tag in (_TAG + "int", _TAG + "float"):
-            if tag == _TAG + "int" and node.style is None and LEADING_ZERO_INT.match(node.value):
+            if tag == _TAG + "int" and not node.style and LEADING_ZERO_INT.match(node.value):
                 self.problem(node, pointer, "%s has a leading zero: YAML 1.2 reads the number %s, YAML 1.1 tools read "
                                             "it as octal; quote it if it is text (\"%s\"), else write it without the "
                                             "zero (or 0o... for octal)"
@@ -126,8 +178,9 @@ class _Reader(object):
                 return node.value
             try:
                 return self.constructor.construct_object(node)
-            except (YAMLError, ValueError) as exc:
-                self.problem(node, pointer, "not a number: %s" % getattr(exc, "problem", exc))
+            except (YAMLError, ValueError, IndexError) as exc:  # IndexError: "!!int" with no digits
+                self.problem(node, pointer, "not a number: %s" % ("no digits" if isinstance(exc, IndexError)
+                                                                  else getattr(exc, "problem", exc)))
                 return node.value
         self.problem(node, pointer, "the tag %s is not supported (text, numbers, true/false and null only)"
                      % short_tag(tag))
@@ -164,10 +217,10 @@ class _Reader(object):
         return data
 
 
-def _check_events(loader, text):
+def _check_events(events):
     """Depth, directive and document count from the event stream, before any node is built (no recursion)."""
     depth, documents = 0, 0
-    for event in loader.parse(text):
+    for event in events:
         if isinstance(event, yaml_events.DocumentStartEvent):
             documents += 1
             if documents > 1:
@@ -196,38 +249,69 @@ def _syntax_error(exc, text):
     return YamlFileError("not valid YAML: %s" % problem, line)
 
 
-def load_with_lines(text):
-    """(data, {json pointer: line}) of one GitOps document given as text.
-
-    The data is a dict (the document must be a mapping) of plain str, int,
-    float, bool, None, list and dict. Raises :class:`YamlFileError` (with
-    every problem of the text in ``problems``) otherwise.
-    """
-    if not HAS_RUAMEL:
-        raise YamlFileError("the ruamel.yaml Python library is required to read the GitOps files")
-    if len(text) > MAX_FILE_BYTES:
-        raise YamlFileError("larger than %d bytes: not a GitOps file" % MAX_FILE_BYTES, 1)
-    loader = YAML(typ="safe", pure=True)
-    loader.version = (1, 2)
+def _read(text, pure):
+    """(data, lines) of ``text`` read by ruamel.yaml's pure Python reader or, ``pure=False``, by its C one."""
     try:
-        _check_events(loader, text)
-        node = loader.compose(text)
+        if pure:
+            loader = YAML(typ="safe", pure=True)
+            loader.version = (1, 2)
+            _check_events(loader.parse(text))
+            node = loader.compose(text)
+            constructor = loader.constructor
+        else:
+            _check_events(CLoader(text).events())
+            constructor = CLoader(text)
+            node = constructor.get_single_node()
     except YamlFileError:
         raise
     except YAMLError as exc:
         raise _syntax_error(exc, text)
     except (RecursionError, MemoryError):
         raise YamlFileError("nested too deeply", None)
+    except AssertionError as exc:  # ruamel.yaml asserts on a "%YAML 1.3" directive
+        raise YamlFileError("not valid YAML: %s" % exc, 1)
+    except (OverflowError, ValueError) as exc:  # "\U99999999": an escape beyond Unicode
+        raise YamlFileError("not valid YAML: %s" % exc, None)
     if node is None or not isinstance(node, yaml_nodes.MappingNode):
         kind = "empty" if node is None else ("a list" if isinstance(node, yaml_nodes.SequenceNode) else "a single value")
         raise YamlFileError("the document is %s; it must be a mapping (apiVersion, kind, metadata, ...)" % kind,
                             1 if node is None else node.start_mark.line + 1)
-    reader = _Reader(loader.constructor)
+    reader = _Reader(constructor)
     data = reader.build(node, "", 0)
     if reader.problems:
         problems = sorted(reader.problems, key=lambda p: p[0])
         raise YamlFileError(problems[0][2], problems[0][0], problems)
     return data, reader.lines
+
+
+def load_with_lines(text):
+    """(data, {json pointer: line}) of one GitOps document given as text.
+
+    The data is a dict (the document must be a mapping) of plain str, int,
+    float, bool, None, list and dict. Raises :class:`YamlFileError` (with
+    every problem of the text in ``problems``) otherwise.
+
+    With ruamel.yaml.clib installed, a text is first read by its C parser (the
+    same resolver, the same checks of the nodes, the same lines); the result
+    is used only when that reading finds no problem at all. Any problem, and
+    any text matching :data:`PURE_ONLY`, is read again by the pure Python
+    reader, whose result or messages are the answer: the C reader can only
+    make an accepted file faster, never accept, refuse or word anything
+    differently. (One exception: a file over the bounds once aliases are
+    expanded is refused at once, not expanded a second time.)
+    """
+    if not HAS_RUAMEL:
+        raise YamlFileError("the ruamel.yaml Python library is required to read the GitOps files")
+    if len(text) > MAX_FILE_BYTES:
+        raise YamlFileError("larger than %d bytes: not a GitOps file" % MAX_FILE_BYTES, 1)
+    if HAS_CLIB and not PURE_ONLY.search(text):
+        try:
+            return _read(text, pure=False)
+        except BoundError:  # the same nodes by either reader: a hostile file is not expanded twice
+            raise
+        except (YAMLError, ValueError, RecursionError, MemoryError):  # YamlFileError is a ValueError
+            pass  # the pure reader says what is wrong, in its words
+    return _read(text, pure=True)
 
 
 def short_tag(tag):

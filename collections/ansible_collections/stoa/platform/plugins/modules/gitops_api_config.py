@@ -128,14 +128,15 @@ from ansible_collections.stoa.platform.plugins.module_utils.gitops_resolver impo
 )
 
 
-def render(root, tenant, api, environment, alias_documents=None):
+def render(root, tenant, api, environment, alias_documents=None, cache=None):
     """(rendered api.yaml, variables, their origin, gateway_api options, alias documents); raises ResolveError.
 
-    ``alias_documents``: the environment's aliases, already read (see gitops_resolver.environment_aliases).
+    ``alias_documents``: the environment's aliases, already read (see gitops_resolver.environment_aliases);
+    ``cache``: the files read so far in this module call (see gitops_resolver.read_checked).
     """
     if not os.path.isfile(os.path.join(api_dir(root, tenant, api), "api.yaml")):
         raise ResolveError("no tenants/%s/apis/%s/api.yaml in %s" % (tenant, api, root))
-    rendered, variables, origin = render_api(root, tenant, api, environment)
+    rendered, variables, origin = render_api(root, tenant, api, environment, cache)
     options = gateway_api_options(rendered, api_dir(root, tenant, api))
     aliases = referenced_aliases(root, environment, variables, alias_documents)
     return rendered, variables, origin, options, aliases
@@ -160,7 +161,7 @@ def main():
     )
     p = module.params
     if p["apis"] is not None:
-        rendered, failures = [], []
+        rendered, failures, cache = [], [], {}  # one call: each file is read once (config.yaml for every API)
         try:
             documents = environment_aliases(p["path"], p["environment"])
         except ResolveError as exc:
@@ -168,7 +169,7 @@ def main():
         for entry in p["apis"]:
             try:
                 _api, _variables, _origin, options, aliases = render(p["path"], entry["tenant"], entry["api"],
-                                                                     p["environment"], documents)
+                                                                     p["environment"], documents, cache)
             except ResolveError as exc:
                 failures.append(dict(tenant=entry["tenant"], api=entry["api"], msg=str(exc),
                                      undefined=sorted(set(n for n, _p in exc.unresolved))))
