@@ -220,7 +220,8 @@ def test_gateway_api_refuses_an_invalid_document_before_any_write(tmp_path, gate
     playbook = tmp_path / "play.yml"
 
     def play(tasks):
-        playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+        playbook.write_text(json.dumps([{"hosts": "localhost", "connection": "local", "gather_facts": False,
+                                         "vars": {"ansible_python_interpreter": sys.executable}, "tasks": tasks}]))
         return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,",
                                str(playbook)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
                               env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"})
