@@ -184,26 +184,201 @@ def measure(label: str, tree: Path, playbook: str, sim: Simulator, repo: Path, w
             print("    " + tail.replace("\n", "\n    "), flush=True)
 
 
-def iam_sync_part(args, rows: list) -> None:
-    """IAM Sync (200 tenants of 25 members, real Keycloak), by the Keycloak side of issue #17.
+class CountingProxy:
+    """A forwarding HTTP proxy in front of Keycloak that counts the requests by method (admin API and token
+    requests apart): Keycloak keeps no request log to read afterwards. Both versions go through it alike."""
 
-    ---------------------------------------------------------------------------------------------------
-    PLACE FOR THE IAM SYNC MEASUREMENT: generate iam/tenants.yaml with 200 tenants of 25 members, run
-    playbooks/iam_sync.yml (set version and --baseline-ref loop) against a real Keycloak (one of its own,
-    not the lead's on 18080), first run with and without initial passwords, then a no-op rerun, and
-    append rows like measure() does (label, run, objects, wall, ok, counts of Keycloak requests).
-    ---------------------------------------------------------------------------------------------------
+    def __init__(self, upstream: str):
+        import http.server
+        import threading
+
+        self.upstream, self.counts, self.lock = upstream.rstrip("/"), Counter(), threading.Lock()
+        local, proxy = threading.local(), self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args):
+                pass
+
+            def forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if not hasattr(local, "session"):
+                    local.session = requests.Session()
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length",
+                                                                                         "connection")}
+                answer = local.session.request(self.command, proxy.upstream + self.path, data=body,
+                                               headers=headers, allow_redirects=False, timeout=600)
+                kind = "token" if "/protocol/openid-connect/" in self.path else self.command
+                with proxy.lock:
+                    proxy.counts[kind] += 1
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def take(self) -> Counter:
+        with self.lock:
+            counts, self.counts = self.counts, Counter()
+        return counts
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def services_env() -> dict:
+    """The lead's local services (.stoa/services.env): Keycloak and OpenBao endpoints and credentials."""
+    env = {}
+    for line in (ROOT / ".stoa" / "services.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            env[key] = value
+    return env
+
+
+def generate_iam_repository(target: Path, tenants: int, members: int, password_ref: str | None) -> Path:
+    """iam/tenants.yaml with ``tenants`` tenants of ``members`` members each (1 CPI, a fifth DevOps, the rest
+    viewers), each given ``password_ref`` as initialPasswordRef when set; one global admin."""
+    shutil.copytree(ROOT / "examples" / "gitops" / "environments", target / "environments")
+    registry = {"apiVersion": "stoa.cab-i.com/v1", "kind": "TenantRegistry", "metadata": {"name": "tenant-registry"},
+                "tenants": []}
+    for t in range(tenants):
+        people = [{"email": f"m{j:02d}@bench-{t:03d}.example", "name": f"Member {j} Bench{t}",
+                   **({"initialPasswordRef": password_ref} if password_ref else {})} for j in range(members)]
+        devops = max(1, members // 5)
+        registry["tenants"].append({"id": f"bench-{t:03d}", "displayName": f"Bench {t}", "status": "active",
+                                    "environments": ["dev"], "quotas": {"maxApis": 10, "maxApplications": 5},
+                                    "members": {"cpi": people[:1], "devops": people[1:1 + devops],
+                                                "viewers": people[1 + devops:]}})
+    write(target / "iam" / "tenants.yaml", registry)
+    write(target / "iam" / "global-admins.yaml", {
+        "apiVersion": "stoa.cab-i.com/v1", "kind": "GlobalAdminRegistry", "metadata": {"name": "global-admins"},
+        "admins": [{"email": "admin@bench.example", "name": "Bench Admin", "role": "cpi-admin"}]})
+    return target
+
+
+def iam_baseline_ref() -> str:
+    first = subprocess.run(["git", "log", "-S", "class RealmView", "--format=%H", "--",
+                            "collections/ansible_collections/stoa/platform/plugins/module_utils/keycloak_tenant_sync.py"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    if not first:
+        raise SystemExit("keycloak_tenant_set is not in this checkout's history: give --iam-baseline-ref")
+    return first[-1] + "^"
+
+
+def run_iam_job(tree: Path, repo: Path, realm: str, env: dict, work: Path) -> tuple[float, int, str]:
+    started = time.perf_counter()
+    done = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventories/dev", "playbooks/iam_sync.yml",
+                           "-e", f"gitops_repo={repo}", "-e", f"keycloak_realm={realm}"],
+                          cwd=tree, env={**env, "STOA_WORK_DIR": str(work)}, capture_output=True, text=True,
+                          check=False, timeout=7200)
+    return time.perf_counter() - started, done.returncode, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+def iam_sync_part(args, rows: list) -> None:
+    """IAM Sync over ``--iam-tenants`` tenants of ``--iam-members`` members on the lead's Keycloak (KEYCLOAK_URL of
+    .stoa/services.env), through ``playbooks/iam_sync.yml``, in realms of its own (deleted at the end):
+
+    - ``first``: an empty realm, members without initial password; ``no-op``: the same again;
+    - ``first+pw``: another empty realm, every member with an initial password (one Vault reference, written to
+      ``secret/bench/iam-<hex>`` of the lead's OpenBao and deleted at the end): Keycloak hashes each (argon2).
+
+    ``set`` is this checkout (keycloak_tenant_set), ``loop`` the collection at ``--iam-baseline-ref`` (by default the
+    commit before keycloak_tenant_set's RealmView: one keycloak_tenant call per tenant). Requests go through a
+    :class:`CountingProxy` and are counted per tenant, by method (``token``: the logins).
     """
-    print("  IAM Sync: not measured by this part of the benchmark (see iam_sync_part)", flush=True)
+    import hvac
+    from keycloak import KeycloakAdmin
+
+    if not args.iam_tenants:
+        print("  IAM Sync: skipped (--iam-tenants 0)", flush=True)
+        return
+    services = services_env()
+    proxy = CountingProxy(services["KEYCLOAK_URL"])
+    vault = hvac.Client(url=services["VAULT_ADDR"], token=services["VAULT_TOKEN"])
+    secret_path = "bench/iam-" + secrets.token_hex(4)
+    password = "Bench-" + secrets.token_urlsafe(12) + "-9a"
+    vault.secrets.kv.v2.create_or_update_secret(path=secret_path, secret={"password": password}, mount_point="secret")
+    admin = KeycloakAdmin(server_url=services["KEYCLOAK_URL"], username=services["KEYCLOAK_ADMIN_USERNAME"],
+                          password=services["KEYCLOAK_ADMIN_PASSWORD"], realm_name="master", user_realm_name="master")
+    env = {**os.environ, "KEYCLOAK_URL": proxy.url, "KEYCLOAK_ADMIN_REALM": "master",
+           "KEYCLOAK_ADMIN_USERNAME": services["KEYCLOAK_ADMIN_USERNAME"],
+           "KEYCLOAK_ADMIN_PASSWORD": services["KEYCLOAK_ADMIN_PASSWORD"], "VAULT_ADDR": services["VAULT_ADDR"],
+           "VAULT_TOKEN": services["VAULT_TOKEN"], "ANSIBLE_FORCE_COLOR": "0"}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    scratch = Path(tempfile.mkdtemp(prefix="stoa-iambench-"))
+    realms = []
+    try:
+        ref = args.iam_baseline_ref or iam_baseline_ref()
+        versions = [("set", ROOT)]
+        if args.iam_baseline:
+            versions.append(("loop", extract(ref, scratch / "loop")))
+        size = f"{args.iam_tenants}x{args.iam_members}"
+        plain = generate_iam_repository(scratch / "repo", args.iam_tenants, args.iam_members, None)
+        with_pw = generate_iam_repository(scratch / "repo-pw", args.iam_tenants, args.iam_members,
+                                          f"vault:secret/data/{secret_path}#password")
+        print(f"  Keycloak {services['KEYCLOAK_URL']} through {proxy.url}; today's loop = {ref}; "
+              f"{args.iam_tenants} tenants of {args.iam_members} members", flush=True)
+        for version, tree in versions:
+            tag = secrets.token_hex(3)
+            for run, repo, realm in (("first", plain, f"bench-{version}-{tag}"), ("no-op", plain, f"bench-{version}-{tag}"),
+                                     ("first+pw", with_pw, f"bench-{version}pw-{tag}")):
+                if realm not in realms:
+                    realms.append(realm)
+                proxy.take()
+                wall, code, tail = run_iam_job(tree, repo, realm, env, scratch / f"work-{version}")
+                counts = proxy.take()
+                label = f"IAM Sync {size} ({version})"
+                rows.append(dict(label=label, run=run, objects=args.iam_tenants, wall=wall, ok=code == 0,
+                                 counts=counts))
+                print(f"  {label:<26} {run:<8} {wall:8.1f} s  {'ok' if code == 0 else 'FAILED rc=%d' % code:<12} "
+                      f"requests/tenant {per_object(counts, args.iam_tenants)}", flush=True)
+                if code != 0:
+                    print("    " + tail.replace("\n", "\n    "), flush=True)
+        walls = {(r["label"], r["run"]): r["wall"] for r in rows}
+        for run in ("first", "no-op", "first+pw"):
+            loop, new = walls.get((f"IAM Sync {size} (loop)", run)), walls.get((f"IAM Sync {size} (set)", run))
+            if loop and new:
+                print(f"  IAM Sync {size} {run}: the set is {loop / new:.1f}x faster than the loop", flush=True)
+        for version, _tree in versions:
+            first, with_passwords = walls.get((f"IAM Sync {size} ({version})", "first")), walls.get(
+                (f"IAM Sync {size} ({version})", "first+pw"))
+            if first and with_passwords:
+                print(f"  IAM Sync {size} ({version}): initial passwords add {with_passwords - first:.1f} s "
+                      f"({(with_passwords - first) / with_passwords:.0%} of the run with them)", flush=True)
+    finally:
+        proxy.stop()
+        for realm in realms:
+            try:
+                admin.delete_realm(realm)
+            except Exception as exc:  # noqa: BLE001 - reported, the others are still deleted
+                print(f"  could not delete realm {realm}: {exc}", flush=True)
+        vault.secrets.kv.v2.delete_metadata_and_all_versions(path=secret_path, mount_point="secret")
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 500])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[50, 500], help="API counts (none: skip the gateway)")
     parser.add_argument("--baseline-sizes", type=int, nargs="*", default=[50],
                         help="sizes at which today's loop is measured too (it takes about a second per API)")
     parser.add_argument("--baseline-ref", help="the loop's commit (default: the one before gateway_api_set)")
     parser.add_argument("--tenants", type=int, default=10)
+    parser.add_argument("--iam-tenants", type=int, default=200, help="tenants of the IAM Sync part (0: skip it)")
+    parser.add_argument("--iam-members", type=int, default=25, help="members of each tenant")
+    parser.add_argument("--iam-baseline", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure today's loop for IAM Sync too")
+    parser.add_argument("--iam-baseline-ref", help="the IAM loop's commit (default: the one before RealmView)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
 

@@ -100,7 +100,9 @@ class RealmView(object):
         """Realm roles, password policy, user profile and the token clients' mappers, by GET requests only."""
         admin = self.admin
         self.roles = dict((r["name"], r) for r in admin.get_realm_roles())
-        self.password_policy = admin.get_realm(admin.connection.realm_name).get("passwordPolicy") or ""
+        realm = admin.get_realm(admin.connection.realm_name)
+        self.password_policy = realm.get("passwordPolicy") or ""
+        self.default_role = (realm.get("defaultRole") or {}).get("name")
         try:
             profile = admin.get_realm_users_profile()
         except KeycloakError:
@@ -135,6 +137,10 @@ class RealmView(object):
         self.role_holders = dict((role, set(u["id"] for u in list_pages(self.admin, "roles/%s/users" % role,
                                                                            USER_PAGE, briefRepresentation="true")))
                                  for role in sorted(TENANT_ROLES) if role in self.roles)
+        # What POST /users gives a new user and a partial import does not: the realm's default role and default
+        # required actions (UserProvider.addUser with addDefaultRoles and addDefaultRequiredActions).
+        self.default_actions = sorted(a["alias"] for a in self.admin.get_required_actions()
+                                      if a.get("enabled") and a.get("defaultAction"))
         self.listed = True
         return self
 
@@ -491,16 +497,21 @@ class TenantSync(object):
         """``POST /admin/realms/{realm}/partialImport`` (ifResourceExists SKIP) of ``chosen``; the operations done.
 
         The same users and groups as one by one: the payloads of :meth:`_create_group` and :meth:`_user_payload`,
-        with the group (by path; a tenant's group names hold no ``/``) and the realm roles. Keycloak runs an import
+        with the group (by path; a tenant's group names hold no ``/``), the realm roles, and what POST /users adds by
+        itself (the realm's default role and default required actions, :meth:`RealmView.list_all`). Keycloak runs an import
         in one transaction: refused, nothing is done and the operations run one by one, so that the refusal names
         its operation. A skipped resource (it appeared meanwhile) is left to its one-by-one operations too.
         """
         groups, users = [], {}
         for _description, function, args in chosen:
             if function == self._create_group:
-                groups.append({"name": args[0], "attributes": args[1]})
+                groups.append({"name": args[0], "path": "/" + args[0], "attributes": args[1]})  # found by path
             elif function == self._create_user:
                 users[args[0]] = self._user_payload(*args)
+                users[args[0]]["realmRoles"] = [self.view.default_role] if self.view.default_role else []
+                actions = set(users[args[0]].get("requiredActions") or []) | set(self.view.default_actions)
+                if actions:
+                    users[args[0]]["requiredActions"] = sorted(actions)
             elif function == self._add_to_group:
                 users[args[0]].setdefault("groups", []).append("/" + args[1])
             else:
@@ -523,7 +534,8 @@ class TenantSync(object):
                 done.append(operation)
             elif function != self._create_group and ("USER", args[0]) in added:
                 payload = users[args[0]]
-                self.users[args[0]] = {"id": added[("USER", args[0])], "roles": set(payload.get("realmRoles") or []),
+                self.users[args[0]] = {"id": added[("USER", args[0])],
+                                       "roles": set(payload.get("realmRoles") or []) & TENANT_ROLES,
                                        "group_names": set(g[1:] for g in payload.get("groups") or [])}
                 done.append(operation)
         return done
@@ -533,11 +545,13 @@ class TenantSync(object):
 
         ``bulk``: the creations go through one partial import (:meth:`_partial_import`) when there are several,
         the rest one by one in the planned order. Only for a tenant whose realm-wide part is done already
-        (``realm_part=False``): the import grants realm roles that must exist.
+        (``realm_part=False``): the import grants realm roles that must exist. Returns how many of the planned
+        operations the partial import did.
         """
-        operations = self.operations
+        operations, done = self.operations, []
         chosen = self.importable() if bulk and not self.realm_part else []
         if len(chosen) > 1:
             done = self._partial_import(chosen)
             operations = [op for op in operations if not any(op is d for d in done)]
         run_operations(operations, "tenant %s" % self.tenant_id)
+        return len(done)

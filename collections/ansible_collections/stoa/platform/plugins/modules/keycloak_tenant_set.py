@@ -177,6 +177,10 @@ results:
     error:
       description: Why the tenant failed; none when it did not.
       type: str
+    imported:
+      description: How many of the operations one partial import did (0 in check mode, without O(bulk), or when
+        Keycloak refused the import and the operations ran one by one).
+      type: int
   sample:
     - {name: tenant-demo, changed: true, operations: [create group tenant-demo], error: null}
 realm_operations:
@@ -316,7 +320,7 @@ def main():
 
     def work(entry):
         name, sync = entry
-        result = dict(name=name, changed=False, operations=[], error=None, diff=None)
+        result = dict(name=name, changed=False, operations=[], error=None, imported=0, diff=None)
         if isinstance(sync, Exception):
             result["error"] = str(sync)
             return result
@@ -328,7 +332,7 @@ def main():
             operations = sync.plan()  # checks every value and resolves every reference first: nothing written yet
             result.update(changed=bool(operations), operations=[d for d, _f, _a in operations])
             if operations and not module.check_mode:
-                sync.apply(bulk=p["bulk"])
+                result["imported"] = sync.apply(bulk=p["bulk"])
         except (TenantSpecError, KeycloakWriteError) as exc:
             result["error"] = str(exc)
         except KeycloakError as exc:
@@ -339,7 +343,7 @@ def main():
     for (name, _sync), outcome in zip(prepared, run_each(prepared, work, p["parallelism"])):
         if isinstance(outcome, Exception):
             module.debug(getattr(outcome, "traceback_text", ""))
-            outcome = dict(name=name, changed=False, operations=[], error=error_text(outcome), diff=None)
+            outcome = dict(name=name, changed=False, operations=[], error=error_text(outcome), imported=0, diff=None)
         results.append(outcome)
     diffs = dict((r["name"], r.pop("diff") or {}) for r in results)
     summary = summarise([dict(r, operations=[operation_kind(o) for o in r["operations"]]) for r in results])
