@@ -127,16 +127,18 @@ class RealmView(object):
         for group in list_pages(self.admin, "groups", GROUP_PAGE, briefRepresentation="false"):
             if not group.get("parentId"):
                 self.groups.setdefault(group["name"], group)
-        self.users_by_id = dict((u["id"], u) for u in list_pages(self.admin, "users", USER_PAGE,
-                                                                   briefRepresentation="false"))
+        users = list_pages(self.admin, "users", USER_PAGE, briefRepresentation="false")
+        self.users_by_id = dict((u["id"], u) for u in users)
         self.users_by_email = {}
         for user in self.users_by_id.values():
             email = (user.get("email") or "").lower()
             if email:
                 self.users_by_email.setdefault(email, user)
-        self.role_holders = dict((role, set(u["id"] for u in list_pages(self.admin, "roles/%s/users" % role,
-                                                                           USER_PAGE, briefRepresentation="true")))
-                                 for role in sorted(TENANT_ROLES) if role in self.roles)
+        self.role_holders = {}
+        for role in sorted(TENANT_ROLES):
+            if role in self.roles:
+                holders = list_pages(self.admin, "roles/%s/users" % role, USER_PAGE, briefRepresentation="true")
+                self.role_holders[role] = set(u["id"] for u in holders)
         # What POST /users gives a new user and a partial import does not: the realm's default role and default
         # required actions (UserProvider.addUser with addDefaultRoles and addDefaultRequiredActions).
         self.default_actions = sorted(a["alias"] for a in self.admin.get_required_actions()
@@ -194,8 +196,8 @@ class RealmView(object):
         if not self.profile_has_tenant:
             self.profile, self.profile_has_tenant = self.profile_with_tenant(), True
         for client_id, (uuid, mappers) in list(self.client_mappers.items()):
-            self.client_mappers[client_id] = (uuid, dict(mappers, **dict((n, dict(m, id=None))
-                                                                           for n, m in MAPPERS.items())))
+            done = dict((n, dict(m, id=None)) for n, m in MAPPERS.items())
+            self.client_mappers[client_id] = (uuid, dict(mappers, **done))
         return self
 
 

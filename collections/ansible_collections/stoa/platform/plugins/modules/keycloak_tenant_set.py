@@ -287,8 +287,8 @@ def main():
     ids = [t["tenant"]["id"] for t in p["tenants"]]
     twice = sorted(set(i for i in ids if ids.count(i) > 1))
     if twice:
-        module.fail_json(msg="tenants give the tenant%s %s more than once" % ("s" if len(twice) > 1 else "",
-                                                                               ", ".join(twice)))
+        plural = "s" if len(twice) > 1 else ""
+        module.fail_json(msg="tenants give the tenant%s %s more than once" % (plural, ", ".join(twice)))
     resolver, lock = [], threading.Lock()
 
     def resolve_secret(value):
