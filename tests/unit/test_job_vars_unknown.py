@@ -28,3 +28,23 @@ def test_every_playbook_spec_name_is_in_job_spec_yml():
     """The names known to some job are all in playbooks/vars/job_spec.yml (the action plugin's source)."""
     for name in ("action", "actor", "justification", "comment", "force", "fail_on", "target_ref", "prune"):
         assert name in KNOWN
+
+
+def test_what_awx_the_receiver_and_the_demo_pass_is_known():
+    """AWX's credential injectors (awx/objects.yml), the receiver's variables (launchers/jobs.yml and its
+    identifiers) and the demo's are never reported as typos."""
+    root = Path(__file__).resolve().parents[2]
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+    awx = yaml.load((root / "awx" / "objects.yml").read_text(), Loader=Loader)
+    injected = {name for kind in awx["awx_credential_types"]
+                for name in ((kind.get("injectors") or {}).get("extra_vars") or {})}
+    scheduled = {name for schedule in awx.get("awx_schedules") or [] for name in schedule.get("extra_data") or {}}
+    jobs = yaml.safe_load((root / "webhook_receiver" / "launchers" / "jobs.yml").read_text())["jobs"]
+    receiver = {name for job in jobs.values() for name in job.get("vars") or []}
+    receiver |= {"gitops_repo", "gitops_ref", "trace_id", "stoa_event_id", "stoa_launch_id"}
+    demo = {"initial_password_temporary", "target_ref", "comment", "justification"}
+    assert injected and unknown_vars(injected | scheduled | receiver | demo, KNOWN) == []
