@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from typing import Any, Mapping
+
+from ..store.model import NewEvent
 
 ZERO_SHA = "0" * 40
 ROUTED_KINDS = frozenset({"push", "tag_push", "merge_request"})
+SOURCE = "gitlab"
 
 
 class BadDelivery(ValueError):
@@ -25,24 +27,6 @@ class BadDelivery(ValueError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass
-class Delivery:
-    """One authenticated delivery, ready to be stored.
-
-    ``status`` is ``accepted`` (ours, to be routed) or ``ignored`` (recorded with ``reason``).
-    """
-
-    kind: str
-    delivery_key: str | None
-    project: str
-    ref: str | None
-    before: str | None
-    after: str | None
-    status: str
-    reason: str | None
-    summary: dict[str, Any]
 
 
 def delivery_key(headers: Mapping[str, str]) -> str | None:
@@ -72,9 +56,12 @@ def is_our_project(body: dict, project: str, project_id: int | None) -> bool:
     return bool(path) and path == project
 
 
-def classify(headers: Mapping[str, str], body: Any, project: str, project_id: int | None) -> Delivery:
-    """Reads an already-parsed JSON body. Raises :class:`BadDelivery` for a body that is no GitLab event,
-    or for a project hook of another project (a misconfigured hook: 4xx so GitLab shows it failing)."""
+def classify(headers: Mapping[str, str], body: Any, project: str, project_id: int | None,
+             raw: bytes | None = None) -> NewEvent:
+    """The event to store for an already-parsed JSON ``body``: ``status`` ``accepted`` (ours, to be routed,
+    with the ``raw`` body) or ``ignored`` (recorded with its ``reason``, without the body). Raises
+    :class:`BadDelivery` for a body that is no GitLab event, or for a project hook of another project (a
+    misconfigured hook: 4xx so GitLab shows it failing)."""
     if not isinstance(body, dict):
         raise BadDelivery("not_an_object", "the body is JSON but not an object")
     kind = body.get("object_kind") or body.get("event_name")
@@ -83,12 +70,13 @@ def classify(headers: Mapping[str, str], body: Any, project: str, project_id: in
     path, pid = _project_of(body)
     system_hook = (headers.get("X-Gitlab-Event") or "").lower() == "system hook"
     key = delivery_key(headers)
-    common = dict(kind=kind[:64], delivery_key=key, project=path or (str(pid) if pid is not None else ""))
+    common = dict(source=SOURCE, kind=kind[:64], delivery_key=key,
+                  project=path or (str(pid) if pid is not None else ""))
     if not is_our_project(body, project, project_id):
         if system_hook:
             # A system hook delivers every project's events: not an error, just not ours.
-            return Delivery(**common, ref=None, before=None, after=None, status="ignored",
-                            reason="other_project", summary={})
+            return NewEvent(**common, ref=None, before=None, after=None, status="ignored",
+                            reason="other_project", summary={}, body=None)
         raise BadDelivery("unknown_project", f"project {common['project'] or '?'} (id {pid}) is not the GitOps "
                           f"project {project}" + (f" (id {project_id})" if project_id is not None else "")
                           + ": check the webhook's project")
@@ -106,9 +94,10 @@ def classify(headers: Mapping[str, str], body: Any, project: str, project_id: in
         after = after if isinstance(after, str) else None
     summary = summarise(kind, body)
     if kind not in ROUTED_KINDS:
-        return Delivery(**common, ref=ref, before=before, after=after, status="ignored",
-                        reason=f"object_kind {kind} is not routed", summary=summary)
-    return Delivery(**common, ref=ref, before=before, after=after, status="accepted", reason=None, summary=summary)
+        return NewEvent(**common, ref=ref, before=before, after=after, status="ignored",
+                        reason=f"object_kind {kind} is not routed", summary=summary, body=None)
+    return NewEvent(**common, ref=ref, before=before, after=after, status="accepted", reason=None,
+                    summary=summary, body=raw)
 
 
 def summarise(kind: str, body: dict) -> dict[str, Any]:

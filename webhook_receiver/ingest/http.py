@@ -28,13 +28,12 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..store import NewEvent, StoreUnavailable
+from ..store import StoreUnavailable
 from .auth import AuthError, Authenticator
-from .gitlab import BadDelivery, classify
+from .gitlab import SOURCE, BadDelivery, classify
 
 log = logging.getLogger("stoa.receiver.ingest")
 BODY_TIMEOUT = 30.0  # seconds a sender may take to send its body (a stalled client is answered 408)
-SOURCE = "gitlab"
 
 
 def _json(http_status: int, **body) -> web.Response:
@@ -100,14 +99,10 @@ class GitLabIngest:
         except (ValueError, UnicodeDecodeError, RecursionError):
             return self._reject(400, "not_json", "the body is not JSON (UTF-8)", started)
         try:
-            delivery = classify(headers, data, self.gitlab.project, self.gitlab.project_id)
+            event = classify(headers, data, self.gitlab.project, self.gitlab.project_id, raw=body)
         except BadDelivery as exc:
             status = 422 if exc.reason == "unknown_project" else 400
             return self._reject(status, exc.reason, str(exc), started)
-        event = NewEvent(source=SOURCE, kind=delivery.kind, delivery_key=delivery.delivery_key,
-                         project=delivery.project, ref=delivery.ref, before=delivery.before, after=delivery.after,
-                         status=delivery.status, reason=delivery.reason, summary=delivery.summary,
-                         body=body if delivery.status == "accepted" else None)
         try:
             event_id, trace_id, duplicate = await asyncio.wrap_future(self.store.add_event(event))
         except StoreUnavailable as exc:
@@ -118,18 +113,18 @@ class GitLabIngest:
             self.metrics.duplicate.labels(SOURCE).inc()
             log.info("re-sent delivery: already stored", extra={"event_id": event_id, "trace_id": trace_id})
             return _json(200, event_id=event_id, trace_id=trace_id, status="duplicate")
-        if delivery.status == "ignored":
-            self.metrics.ignored.labels(SOURCE, delivery.reason if delivery.reason == "other_project"
+        if event.status == "ignored":
+            self.metrics.ignored.labels(SOURCE, event.reason if event.reason == "other_project"
                                         else "object_kind").inc()
         else:
-            (self._accepted_push if delivery.kind == "push" else self.metrics.accepted.labels(SOURCE, delivery.kind)).inc()
+            (self._accepted_push if event.kind == "push" else self.metrics.accepted.labels(SOURCE, event.kind)).inc()
             self.on_stored()
         # DEBUG: at thousands of deliveries a second a line each costs 14% of the ack path; the worker logs
         # every event it routes ("event routed", with the same event_id and trace_id).
-        log.debug("delivery stored", extra={"event_id": event_id, "trace_id": trace_id, "kind": delivery.kind,
-                                            "status": delivery.status})
-        return _json(202, event_id=event_id, trace_id=trace_id, status=delivery.status,
-                     **({"reason": delivery.reason} if delivery.reason else {}))
+        log.debug("delivery stored", extra={"event_id": event_id, "trace_id": trace_id, "kind": event.kind,
+                                            "status": event.status})
+        return _json(202, event_id=event_id, trace_id=trace_id, status=event.status,
+                     **({"reason": event.reason} if event.reason else {}))
 
 
 def notification_view(token: str, poll_now):
