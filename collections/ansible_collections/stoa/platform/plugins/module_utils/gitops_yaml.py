@@ -73,7 +73,7 @@ if HAS_CLIB:
         """
 
         def __init__(self, text):  # pylint: disable=super-init-not-called
-            CParser.__init__(self, text)
+            CParser.__init__(self, text)  # pylint: disable=non-parent-init-called
             self._parser = self._composer = self
             SafeConstructor.__init__(self, loader=self)
             VersionedResolver.__init__(self, version=(1, 2), loadumper=self)
