@@ -1,6 +1,11 @@
-"""Whole environments through the job playbooks: Sync Gateway and Sync Alias over 50 and 500 APIs.
+"""Whole environments through the job playbooks: Sync Gateway and Sync Alias over 50 and 500 APIs, IAM Sync over
+200 tenants of 25 members.
 
     .venv/bin/python benchmarks/environment_sync.py [--sizes 50 500] [--baseline-sizes 50] [--baseline-ref REF]
+        [--iam-tenants 200] [--iam-members 25] [--no-iam-baseline] [--iam-baseline-ref REF]
+
+IAM Sync runs against the lead's Keycloak in realms of its own, see :func:`iam_sync_part` (``--sizes`` with no
+value and ``--iam-tenants 40`` measure only IAM Sync, at a size this shared machine finishes in about half an hour).
 
 For each size a GitOps repository is generated (``--tenants`` tenants declaring dev, one API each with a
 3.0 document of five operations, a rate limit and an API-key policy, and one endpoint alias per API in
