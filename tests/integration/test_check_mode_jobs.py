@@ -136,6 +136,10 @@ def test_check_mode_predicts_every_job_on_a_fresh_checkout_and_after_changes(rem
     push(remote, tmp_path, "petstore alias timeout", lambda w: replace(
         w / "aliases/dev/petstore-backend.yaml", "readTimeout: 60000", "readTimeout: 45000"))
     assert done(predicts("sync_aliases.yml", tmp_path, gateway_sim, *env, services=weather_key)) == ["update"]
+    # Full Deploy (the aliases, then every API): another alias change is predicted and made once, not twice.
+    push(remote, tmp_path, "petstore alias timeout again", lambda w: replace(
+        w / "aliases/dev/petstore-backend.yaml", "readTimeout: 45000", "readTimeout: 30000"))
+    assert done(predicts("full_deploy.yml", tmp_path, gateway_sim, *env, services=weather_key)) == ["update"]
 
     # A changed spec, deployed; then rollback without target_ref finds the previous commit in both runs.
     push(remote, tmp_path, "petstore /pets/search", lambda w: replace(
