@@ -96,7 +96,8 @@ def tenant_sync_option_spec():
         token_clients=dict(type="list", elements="str", no_log=False,
                            default=["control-plane-api", "control-plane-ui", "stoa-portal", "api-gateway",
                                     "developer-portal"]),
-        initial_password_temporary=dict(type="bool", default=True),
+        # Not a secret (a flag); said explicitly, else Ansible warns for an option named *password* without no_log.
+        initial_password_temporary=dict(type="bool", default=True, no_log=False),
     )
 
 
