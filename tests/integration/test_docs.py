@@ -71,7 +71,9 @@ def cited_paths(text: str):
         found = [m.group(1) for m in PATHLIKE.finditer(line)] + [m.group(1) for m in LINK.finditer(line)]
         found += [m.group(1) for m in BACKTICKED.finditer(line) if m.group(1).split("/")[0] in TOP]
         for path in found:
-            if path.startswith(("http:", "https:", ".stoa/", "/")) or re.search(r"[<>*{}$]|YYYY|\.\.\.", path):
+            # .stoa/ and tests/output/ are written when things run (git-ignored), not files of the repository.
+            if path.startswith(("http:", "https:", ".stoa/", "tests/output/", "/")) \
+                    or re.search(r"[<>*{}$]|YYYY|\.\.\.", path):
                 continue
             yield number, path
 
