@@ -383,7 +383,9 @@ class Receivers:
 
     def stats(self) -> dict:
         done = subprocess.run([str(BIN / "stoa-receiver"), "--config", str(self.configs[0]), "status", "--json"],
-                              capture_output=True, text=True, env=self.env, check=True)
+                              capture_output=True, text=True, env=self.env, check=False)
+        if done.returncode != 0:
+            sys.exit(f"stoa-receiver status failed (exit {done.returncode}): {done.stderr[-2000:]}")
         return json.loads(done.stdout)["stats"]
 
     def wait_idle(self, bound: float) -> dict:

@@ -259,6 +259,23 @@ def test_postgres_schema_is_versioned_and_created_once_by_replicas_starting_toge
         pg_stores()
 
 
+def test_opening_a_store_beside_running_replicas_takes_no_table_lock(pg_stores, pg_schema):
+    """`stoa-receiver status` (or a replica starting) opens the store while others write: a schema already at its
+    version is only read. Found by the benchmark: the DDL's CREATE INDEX IF NOT EXISTS waited for the writers'
+    locks and ended in "deadlock detected"."""
+    url, schema = pg_schema
+    pg_stores().add_event(event("first")).result(10)  # the schema exists, at its version
+    with psycopg.connect(url, options=f"-c search_path={schema}") as writer:  # a replica's open write transaction
+        writer.execute("UPDATE events SET deliveries = deliveries + 1")
+        opened: list = []
+        thread = threading.Thread(target=lambda: opened.append(pg_stores()), daemon=True)
+        thread.start()
+        thread.join(5)
+        assert opened, "opening the store waited for another transaction's table lock"
+        writer.rollback()
+    assert opened[0].event(opened[0].query("SELECT id FROM events")[0]["id"])["delivery_key"] == "first"
+
+
 def test_two_replicas_claiming_at_once_never_get_the_same_request(pg_stores):
     a, b = pg_stores(replica="a"), pg_stores(replica="b")
     e1, _, _ = a.add_event(event("1")).result()

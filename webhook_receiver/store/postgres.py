@@ -119,7 +119,19 @@ class PostgresStore(SqliteStore):
         return conn
 
     def _create_schema(self, conn: psycopg.Connection) -> None:
-        """Tables, indexes and the version row, once, even when several replicas start together."""
+        """Tables, indexes and the version row, once, even when several replicas start together.
+
+        A schema already at SCHEMA_VERSION is only read: its DDL (CREATE INDEX IF NOT EXISTS takes a SHARE lock
+        on each table before it finds the index there) would wait for, and deadlock with, the running replicas'
+        writes; `stoa-receiver status` during a load failed so ("deadlock detected")."""
+        with conn.transaction():
+            table = conn.execute("SELECT to_regclass('schema_version')").fetchone()[0]
+            found = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] if table else None
+        if found is not None and found > SCHEMA_VERSION:
+            raise StoreUnavailable(f"the database's schema is version {found}, newer than this receiver's "
+                                   f"({SCHEMA_VERSION}): upgrade the receiver")
+        if found == SCHEMA_VERSION:
+            return
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._schema_key,))
             if self.schema:
