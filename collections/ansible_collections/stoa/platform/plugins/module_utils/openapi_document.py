@@ -138,17 +138,27 @@ def openapi30_errors(document, limit=20):
 _LITERAL_KEYS = frozenset(("example", "enum", "default", "const", "value"))
 
 
-def _resolve_local(document, reference):
-    """True when ``reference`` ('#' or '#/a/b') names a value in ``document`` (RFC 6901 tokens)."""
+def pointer_target(document, pointer):
+    """The value at the JSON pointer ``pointer`` ('' or '/a/b', RFC 6901 tokens) in ``document``.
+    Raises KeyError when there is none."""
     node = document
-    for token in reference[1:].split("/")[1:] if reference != "#" else []:
+    for token in pointer.split("/")[1:]:
         token = unescape_token(token)
         if isinstance(node, dict) and token in node:
             node = node[token]
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
             node = node[int(token)]
         else:
-            return False
+            raise KeyError(pointer)
+    return node
+
+
+def _resolve_local(document, reference):
+    """True when ``reference`` ('#' or '#/a/b') names a value in ``document``."""
+    try:
+        pointer_target(document, reference[1:])
+    except KeyError:
+        return False
     return True
 
 

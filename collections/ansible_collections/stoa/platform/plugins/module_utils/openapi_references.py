@@ -28,6 +28,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.openapi_document imp
     DocumentError,
     join_pointer,
     load_document,
+    pointer_target,
     unescape_token,
 )
 from ansible_collections.stoa.platform.plugins.module_utils.openapi_downgrade import DowngradeError
@@ -221,16 +222,10 @@ def join_uri(base, ref):
 
 def _source_node(document, pointer, ref, at):
     """The node at ``pointer`` in ``document``; DowngradeError at ``at`` when there is none."""
-    node = document
-    for token in pointer.split("/")[1:]:
-        token = unescape_token(token)
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            raise DowngradeError(at, "$ref %r: its target %s does not exist" % (ref, pointer or "/"))
-    return node
+    try:
+        return pointer_target(document, pointer)
+    except KeyError:
+        raise DowngradeError(at, "$ref %r: its target %s does not exist" % (ref, pointer or "/"))
 
 
 def _pointer_exists(document, pointer):
