@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import threading
 
 from ansible.module_utils.basic import env_fallback
 
@@ -186,6 +187,24 @@ class VaultResolver(object):
     def version(self, reference):
         ref = parse_reference(reference) if isinstance(reference, str) else reference
         return self.read(ref.mount, ref.path)[1].get("version")
+
+
+class LazyVaultResolver(object):
+    """Resolves ``vault:`` references with one :class:`VaultResolver` made when the first reference is met (a
+    run without any needs no Vault); other values pass through. Safe for several threads: one client, each
+    secret path read once. Raises VaultRefError as VaultResolver does."""
+
+    def __init__(self, options):
+        self._options, self._resolver, self._lock = options, None, threading.Lock()
+
+    def value(self, value):
+        """``value`` itself, or the secret its reference names."""
+        if not is_reference(value):
+            return value
+        with self._lock:
+            if self._resolver is None:
+                self._resolver = VaultResolver(self._options)
+            return self._resolver.resolve(value)
 
 
 def resolve_all(resolver, references):

@@ -122,8 +122,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_mode
 )
 from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
     VaultRefError,
-    VaultResolver,
-    is_reference,
+    LazyVaultResolver,
     vault_argument_spec,
 )
 
@@ -163,7 +162,7 @@ def check_inputs(module, admin, wanted_admins):
             "username": ("email", "as the username", email), "email": ("email", "", email),
             "firstName": ("name", "as the first name", first), "lastName": ("name", "as the last name", last)},
             "admins[%d]" % position))
-    secrets, resolver, seen = {}, [], set()
+    secrets, vault, seen = {}, LazyVaultResolver(p), set()
     for position, account in enumerate(p["service_accounts"]):
         where = "service_accounts[%d]" % position
         client_id = "sa-" + account["id"]
@@ -171,15 +170,11 @@ def check_inputs(module, admin, wanted_admins):
         if client_id in seen:
             problems.append("%s.id: %s is listed twice" % (where, account["id"]))
         seen.add(client_id)
-        secret = account.get("secret")
-        if is_reference(secret):
-            try:
-                if not resolver:
-                    resolver.append(VaultResolver(p))
-                secret = resolver[0].resolve(secret)
-            except VaultRefError as exc:
-                problems.append("%s.secret: %s" % (where, exc))
-                continue
+        try:
+            secret = vault.value(account.get("secret"))
+        except VaultRefError as exc:
+            problems.append("%s.secret: %s" % (where, exc))
+            continue
         if secret:
             module.no_log_values.add(secret)
         secrets[account["id"]] = secret

@@ -122,8 +122,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_mode
 )
 from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
     VaultRefError,
-    VaultResolver,
-    is_reference,
+    LazyVaultResolver,
     vault_argument_spec,
 )
 
@@ -166,19 +165,16 @@ def check_inputs(module):
         if client_id not in CLIENTS:
             problems.append("direct_access_grants[%d]: %s is not one of the platform's clients (%s)"
                             % (position, client_id, ", ".join(CLIENTS)))
-    secrets, resolver = {}, []
+    secrets, vault = {}, LazyVaultResolver(p)
     for client_id, value in sorted(p["client_secrets"].items()):
         if client_id not in CONFIDENTIAL:
             problems.append("client_secrets.%s: not a confidential client (%s)" % (client_id, ", ".join(CONFIDENTIAL)))
             continue
-        if is_reference(value):
-            try:
-                if not resolver:
-                    resolver.append(VaultResolver(p))
-                value = resolver[0].resolve(value)
-            except VaultRefError as exc:
-                problems.append("client_secrets.%s: %s" % (client_id, exc))
-                continue
+        try:
+            value = vault.value(value)
+        except VaultRefError as exc:
+            problems.append("client_secrets.%s: %s" % (client_id, exc))
+            continue
         if not value:
             problems.append("client_secrets.%s: the secret is empty" % client_id)
             continue

@@ -191,8 +191,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_mode
 )
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_sync import TenantSync
 from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
-    VaultResolver,
-    is_reference,
+    LazyVaultResolver,
     vault_argument_spec,
 )
 
@@ -209,13 +208,10 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
-    resolver = []
+    vault = LazyVaultResolver(p)
 
     def resolve_secret(value):
-        if is_reference(value):
-            if not resolver:
-                resolver.append(VaultResolver(p))
-            value = resolver[0].resolve(value)
+        value = vault.value(value)
         module.no_log_values.add(value)
         return value
 

@@ -200,7 +200,6 @@ diff:
 """
 
 import re
-import threading
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -228,8 +227,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_mode
 )
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_tenant_sync import RealmView, TenantSync
 from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import (
-    VaultResolver,
-    is_reference,
+    LazyVaultResolver,
     vault_argument_spec,
 )
 
@@ -289,15 +287,11 @@ def main():
     if twice:
         plural = "s" if len(twice) > 1 else ""
         module.fail_json(msg="tenants give the tenant%s %s more than once" % (plural, ", ".join(twice)))
-    resolver, lock = [], threading.Lock()
+    vault = LazyVaultResolver(p)  # one Vault client for every worker; each secret path is read once
 
     def resolve_secret(value):
-        with lock:  # one Vault client for every worker; each secret path is read once
-            if is_reference(value):
-                if not resolver:
-                    resolver.append(VaultResolver(p))
-                value = resolver[0].resolve(value)
-            module.no_log_values.add(value)
+        value = vault.value(value)
+        module.no_log_values.add(value)
         return value
 
     options = dict(members_mode=p["members_mode"], group_scheme=p["group_scheme"], token_clients=p["token_clients"],
