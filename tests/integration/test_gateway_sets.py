@@ -134,3 +134,21 @@ def test_alias_set_check_mode_predicts_the_real_run_and_a_broken_document_stays_
     rerun = run_set(tmp_path, gateway_sim, "stoa.platform.gateway_alias_set", {"definitions": wanted["definitions"][:3]},
                     name="rerun")
     assert not rerun["changed"] and not rerun.get("failed") and gateway_sim.non_get_requests() == []
+
+
+def test_rendering_many_apis_returns_each_alias_they_route_to_once(tmp_path, gateway_sim):
+    """gitops_api_config with ``apis`` gives gateway_alias_set its input: two APIs routing to one alias, and
+    a third alias nobody names, make one definition (Jinja's ``unique`` over rendered dicts cost 6.5 s at 500)."""
+    import shutil
+    repo = tmp_path / "gitops"
+    shutil.copytree(ROOT / "examples" / "gitops", repo)
+    weather_dev = repo / "tenants/tenant-demo/apis/weather-api/environments/dev.yaml"
+    weather_dev.write_text(weather_dev.read_text().replace("weather-backend-dev", "petstore-backend-dev"))
+    result = run_set(tmp_path, gateway_sim, "stoa.platform.gitops_api_config", {
+        "path": str(repo), "environment": "dev",
+        "apis": [{"tenant": "tenant-demo", "api": "petstore-api"}, {"tenant": "tenant-demo", "api": "weather-api"}]})
+    assert not result.get("failed"), result
+    assert [r["api"] for r in result["rendered"]] == ["petstore-api", "weather-api"]
+    assert [[a["metadata"]["name"] for a in r["aliases"]] for r in result["rendered"]] == [
+        ["petstore-backend-dev"], ["petstore-backend-dev"]]
+    assert [a["metadata"]["name"] for a in result["aliases"]] == ["petstore-backend-dev"]

@@ -147,7 +147,7 @@ class ApiConverger(object):
     # -- reading -----------------------------------------------------------------
     def find(self, name, version):
         """(the API with this name and version or None, all versions of the name)."""
-        same_name = [a for a in self.client.list_apis() if a.get("apiName") == name]
+        same_name = self.client.apis_named(name)
         matches = [a for a in same_name if a.get("apiVersion") == version]
         if len(matches) > 1:
             raise ConvergeError("%d APIs on the gateway are named %s version %s (ids %s); remove the extra ones"

@@ -228,6 +228,11 @@ class GatewayClient(object):
         return [e["api"] for e in entries
                 if isinstance(e, dict) and e.get("responseStatus", "SUCCESS") == "SUCCESS" and isinstance(e.get("api"), dict)]
 
+    def apis_named(self, name):
+        """The summaries of every version of the API called ``name`` (``GET /apis``: the gateway has no
+        filter by name, CONTRACT.md §1.2)."""
+        return [a for a in self.list_apis() if a.get("apiName") == name]
+
     def get_api(self, api_id):
         """The full API plus envelope facts: ``gatewayEndPoints``, ``versions``, ``teams``."""
         envelope = _unwrap(self.call("GET", "/apis/{id}", ids={"id": api_id}), "apiResponse")

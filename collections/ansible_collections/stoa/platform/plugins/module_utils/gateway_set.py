@@ -42,7 +42,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.gateway_client impor
 
 DEFAULT_PARALLELISM = 8
 # Reads the snapshot answers; anything else sent through a SnapshotClient counts as a write.
-SNAPSHOT_READS = ("list_apis", "get_api", "get_policy", "get_policy_actions", "policy_stages", "list_aliases")
+SNAPSHOT_READS = ("list_apis", "apis_named", "get_api", "get_policy", "get_policy_actions", "policy_stages", "list_aliases")
 
 
 def run_each(units, work, parallelism=DEFAULT_PARALLELISM):
@@ -73,6 +73,9 @@ class ApiSnapshot(object):
     def __init__(self, client):
         self.client = client
         self.summaries = client.list_apis()
+        self.by_name = {}  # apiName -> its summaries: a lookup per API, not a copy of the whole list
+        for summary in self.summaries:
+            self.by_name.setdefault(summary.get("apiName"), []).append(summary)
         self.apis = {}  # id -> full API, or the GatewayError its GET raised
         self.policies = {}  # id -> policy
         self.actions = {}  # id -> policy action
@@ -130,6 +133,11 @@ class SnapshotClient(object):
         if self.wrote or api_ids:
             return self._client.list_apis(api_ids)
         return copy.deepcopy(self._snapshot.summaries)
+
+    def apis_named(self, name):
+        if self.wrote:
+            return self._client.apis_named(name)
+        return copy.deepcopy(self._snapshot.by_name.get(name, []))
 
     def get_api(self, api_id):
         found = None if self.wrote else self._snapshot.apis.get(api_id)
