@@ -22,6 +22,8 @@ description:
   - Returns the rendered description, the options for M(stoa.platform.gateway_api), and the aliases it routes to.
   - With O(apis), renders many APIs in one call (for M(stoa.platform.gateway_api_set)); an API that cannot be
     rendered is reported in RV(failures) and does not stop the others, nor fail the module.
+  - With O(registered_apis), renders every API of the tenants that C(iam/tenants.yaml) registers for the
+    environment, the whole environment of M(stoa.platform.gateway_api_set) in one task.
 author:
   - STOA platform team (@stoa-platform)
 options:
@@ -50,6 +52,13 @@ options:
         description: API name.
         type: str
         required: true
+  registered_apis:
+    description:
+      - Render every API (C(tenants/<tenant>/apis/<api>/api.yaml)) of each tenant whose C(environments) in
+        C(iam/tenants.yaml) include O(environment), in (tenant, API) order, instead of O(apis). The tenants are
+        returned in RV(tenants).
+    type: bool
+    default: false
   environment:
     description: Target environment.
     type: str
@@ -105,14 +114,20 @@ aliases:
   returned: success
   type: list
   elements: dict
+tenants:
+  description: With O(registered_apis), the ids of the tenants registered for O(environment), in registry order.
+  returned: with O(registered_apis)
+  type: list
+  elements: str
 rendered:
-  description: With O(apis), one entry per API rendered (tenant, api, gateway_api, aliases), in order.
-  returned: with O(apis)
+  description: With O(apis) or O(registered_apis), one entry per API rendered (tenant, api, gateway_api, aliases), in order.
+  returned: with O(apis) or O(registered_apis)
   type: list
   elements: dict
 failures:
-  description: With O(apis), one entry per API that could not be rendered (tenant, api, msg, undefined).
-  returned: with O(apis)
+  description: With O(apis) or O(registered_apis), one entry per API that could not be rendered (tenant, api, msg,
+    undefined).
+  returned: with O(apis) or O(registered_apis)
   type: list
   elements: dict
 """
@@ -127,6 +142,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.gitops_resolver impo
     environment_aliases,
     gateway_api_options,
     referenced_aliases,
+    read_checked,
     render_api,
 )
 
@@ -145,6 +161,20 @@ def render(root, tenant, api, environment, alias_documents=None, cache=None):
     return rendered, variables, origin, options, aliases
 
 
+def registered_apis(root, environment):
+    """(tenant ids that ``iam/tenants.yaml`` registers for ``environment``, ``[{tenant, api}]`` of the API
+    directories with an ``api.yaml`` under them, sorted); raises ResolveError naming the registry's problems."""
+    registry, _lines = read_checked(root, "iam/tenants.yaml", "TenantRegistry")
+    tenants = [t["id"] for t in registry.get("tenants") or [] if environment in (t.get("environments") or [])]
+    apis = []
+    for tenant in tenants:
+        directory = os.path.join(root, "tenants", tenant, "apis")
+        for name in os.listdir(directory) if os.path.isdir(directory) else []:
+            if os.path.isfile(os.path.join(directory, name, "api.yaml")):
+                apis.append(dict(tenant=tenant, api=name))
+    return tenants, sorted(apis, key=lambda a: (a["tenant"], a["api"]))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -155,14 +185,21 @@ def main():
                 tenant=dict(type="str", required=True),
                 api=dict(type="str", required=True),
             )),
+            registered_apis=dict(type="bool", default=False),
             environment=dict(type="str", required=True, choices=["dev", "staging", "prod"]),
         ),
-        mutually_exclusive=[("apis", "tenant"), ("apis", "api")],
-        required_one_of=[("apis", "tenant")],
+        mutually_exclusive=[("apis", "tenant", "registered_apis"), ("apis", "api", "registered_apis")],
+        required_one_of=[("apis", "tenant", "registered_apis")],
         required_together=[("tenant", "api")],
         supports_check_mode=True,
     )
     p = module.params
+    extra = {}
+    if p["registered_apis"]:
+        try:
+            extra["tenants"], p["apis"] = registered_apis(p["path"], p["environment"])
+        except ResolveError as exc:
+            module.fail_json(msg=str(exc))
     if p["apis"] is not None:
         rendered, failures, cache = [], [], {}  # one call: each file is read once (config.yaml for every API)
         # Each alias document once, in first-use order: deduplicating here costs nothing, while Jinja's
@@ -183,7 +220,7 @@ def main():
             rendered.append(dict(tenant=entry["tenant"], api=entry["api"], gateway_api=options, aliases=aliases))
             for document in aliases:
                 union.setdefault(id(document), document)
-        module.exit_json(changed=False, rendered=rendered, failures=failures, aliases=list(union.values()))
+        module.exit_json(changed=False, rendered=rendered, failures=failures, aliases=list(union.values()), **extra)
     try:
         rendered, variables, origin, options, aliases = render(p["path"], p["tenant"], p["api"], p["environment"])
     except ResolveError as exc:
