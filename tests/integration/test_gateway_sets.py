@@ -152,3 +152,23 @@ def test_rendering_many_apis_returns_each_alias_they_route_to_once(tmp_path, gat
     assert [[a["metadata"]["name"] for a in r["aliases"]] for r in result["rendered"]] == [
         ["petstore-backend-dev"], ["petstore-backend-dev"]]
     assert [a["metadata"]["name"] for a in result["aliases"]] == ["petstore-backend-dev"]
+
+
+def test_registered_apis_renders_the_apis_of_the_tenants_registered_for_the_environment(tmp_path, gateway_sim):
+    """Sync Gateway's discovery: a tenant directory that iam/tenants.yaml does not register for the
+    environment is left out, and the registered tenants come back for prune."""
+    import shutil
+    repo = tmp_path / "gitops"
+    shutil.copytree(ROOT / "examples" / "gitops", repo)
+    shutil.copytree(repo / "tenants/tenant-demo", repo / "tenants/tenant-ghost")
+    options = {"path": str(repo), "registered_apis": True}
+    dev = run_set(tmp_path, gateway_sim, "stoa.platform.gitops_api_config", {**options, "environment": "dev"}, name="dev")
+    assert not dev.get("failed"), dev
+    assert dev["tenants"] == ["tenant-demo"]
+    assert [(r["tenant"], r["api"]) for r in dev["rendered"]] == [("tenant-demo", "petstore-api"),
+                                                                   ("tenant-demo", "weather-api")]
+    registry = repo / "iam/tenants.yaml"
+    registry.write_text(registry.read_text() + "  - {id: [not-a-string]}\n")
+    broken = run_set(tmp_path, gateway_sim, "stoa.platform.gitops_api_config", {**options, "environment": "dev"},
+                     name="broken")
+    assert broken.get("failed") and "iam/tenants.yaml" in broken["msg"], broken
