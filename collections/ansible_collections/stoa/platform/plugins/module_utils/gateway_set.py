@@ -2,11 +2,12 @@
 # Copyright: STOA platform team
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Converging many gateway objects in one module call: shared reads, workers, per-object results.
+"""Converging many gateway APIs in one module call: the reads they share.
 
 The rules of one object stay where they are (``ApiConverger`` in
 gateway_api_converge, ``converge_alias`` in gateway_alias_model); this module
-only decides what is read once for all of them and in which order objects run:
+only decides what is read once for all of them (the workers and the results are
+object_set's):
 
 - :class:`ApiSnapshot` reads, before any write, what the single-object
   converger would read API by API: the API list once, each named API
@@ -18,11 +19,7 @@ only decides what is read once for all of them and in which order objects run:
 - :class:`SnapshotClient` is the client one worker hands to the converger: its
   reads are answered from the snapshot until the worker's first write, after
   which every read goes to the gateway again (the converger reads back what it
-  wrote);
-- :func:`run_each` runs the workers concurrently, ``parallelism`` at a time;
-  each worker handles one unit in order (one API name with all its versions,
-  one alias), so requests to one object stay ordered. A failing unit does not
-  stop the others; its exception is kept for its result.
+  wrote).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -31,40 +28,13 @@ __metaclass__ = type
 
 import copy
 import threading
-import traceback
-
-try:
-    from concurrent.futures import ThreadPoolExecutor
-except ImportError:  # pragma: no cover - Python 2 only; ansible-core 2.16 needs Python 3 on the target
-    ThreadPoolExecutor = None
 
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayError
+from ansible_collections.stoa.platform.plugins.module_utils.object_set import DEFAULT_PARALLELISM, run_each
 
-DEFAULT_PARALLELISM = 8
+EXPECTED_ERRORS = (GatewayError,)  # a gateway's refusal is a result, not a bug (run_each's expected)
 # Reads the snapshot answers; anything else sent through a SnapshotClient counts as a write.
 SNAPSHOT_READS = ("list_apis", "apis_named", "get_api", "get_policy", "get_policy_actions", "policy_stages", "list_aliases")
-
-
-def run_each(units, work, parallelism=DEFAULT_PARALLELISM):
-    """``[work(unit) or the exception it raised]`` in the order of ``units``.
-
-    At most ``parallelism`` units run at once (1: one after the other, in this thread). An exception
-    that is not a :class:`GatewayError` carries its traceback in ``exc.traceback_text`` for the result.
-    """
-    def guarded(unit):
-        try:
-            return work(unit)
-        # A bug in one unit must not take the others down; it is reported on that unit.
-        except Exception as exc:  # pylint: disable=broad-except
-            if not isinstance(exc, GatewayError):
-                exc.traceback_text = traceback.format_exc()
-            return exc
-
-    units = list(units)
-    if parallelism <= 1 or len(units) <= 1 or ThreadPoolExecutor is None:
-        return [guarded(unit) for unit in units]
-    with ThreadPoolExecutor(max_workers=min(parallelism, len(units))) as pool:
-        return list(pool.map(guarded, units))
 
 
 class ApiSnapshot(object):
@@ -86,7 +56,7 @@ class ApiSnapshot(object):
         """Read these APIs (concurrently), then, unless ``with_policies`` is false, their policies and
         policy actions (:meth:`load_policies`)."""
         wanted = [i for i in dict.fromkeys(api_ids) if i not in self.apis]
-        for api_id, api in zip(wanted, run_each(wanted, self.client.get_api, parallelism)):
+        for api_id, api in zip(wanted, run_each(wanted, self.client.get_api, parallelism, EXPECTED_ERRORS)):
             self.apis[api_id] = api
         if with_policies:
             self.load_policies(api_ids)
@@ -171,33 +141,3 @@ class SnapshotClient(object):
             return attribute(*args, **kwargs)
 
         return write
-
-
-def summarise(results):
-    """``{total, changed, unchanged, failed, operations: {operation: count}}`` of per-object results."""
-    operations = {}
-    for result in results:
-        for operation in result.get("operations") or []:
-            operations[operation] = operations.get(operation, 0) + 1
-    failed = sum(1 for r in results if r.get("error"))
-    changed = sum(1 for r in results if r.get("changed"))
-    return dict(total=len(results), changed=changed, failed=failed,
-                unchanged=sum(1 for r in results if not r.get("changed") and not r.get("error")),
-                operations=operations)
-
-
-def failure_message(kind, results, label):
-    """One line naming every failed object with its error, or None when none failed."""
-    failed = [r for r in results if r.get("error")]
-    if not failed:
-        return None
-    return "%d of %d %s failed: %s" % (len(failed), len(results), kind,
-                                       "; ".join("%s: %s" % (label(r), r["error"]) for r in failed))
-
-
-def error_text(exc):
-    """What a result's ``error`` says about an exception (an unexpected one is flagged as a bug)."""
-    text = str(exc) or type(exc).__name__
-    if hasattr(exc, "traceback_text"):
-        return "%s: %s (unexpected; traceback in the module's debug output)" % (type(exc).__name__, text)
-    return text

@@ -134,10 +134,11 @@ from ansible_collections.stoa.platform.plugins.module_utils.gateway_module impor
     gateway_client,
     vault_values,
 )
-from ansible_collections.stoa.platform.plugins.module_utils.gateway_set import (
+from ansible_collections.stoa.platform.plugins.module_utils.gateway_set import EXPECTED_ERRORS
+from ansible_collections.stoa.platform.plugins.module_utils.object_set import (
     DEFAULT_PARALLELISM,
     error_text,
-    failure_message,
+    exit_set,
     run_each,
     summarise,
 )
@@ -218,7 +219,7 @@ def main():
         return converge_document(module, client, listed, values, failures, aliases)
 
     results = []
-    for (document, aliases), outcome in zip(planned, run_each(planned, work, params["parallelism"])):
+    for (document, aliases), outcome in zip(planned, run_each(planned, work, params["parallelism"], EXPECTED_ERRORS)):
         if isinstance(outcome, Exception):
             module.debug(getattr(outcome, "traceback_text", ""))
             affected = [a[0] for a in aliases] if not isinstance(aliases, Exception) else [document]
@@ -232,10 +233,7 @@ def main():
         gateway_requests=client.request_counts(),
         diff=dict(before=dict((r["name"], (r.get("diff") or {}).get("before")) for r in results),
                   after=dict((r["name"], (r.get("diff") or {}).get("after")) for r in results)))
-    message = failure_message("aliases", results, lambda r: r["name"])
-    if message:
-        module.fail_json(msg=message, **output)
-    module.exit_json(**output)
+    exit_set(module, "aliases", lambda r: r["name"], output)
 
 
 if __name__ == "__main__":

@@ -367,12 +367,11 @@ from ansible_collections.stoa.platform.plugins.module_utils.gateway_api_document
 )
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_client import GatewayError
 from ansible_collections.stoa.platform.plugins.module_utils.gateway_module import gateway_argument_spec, gateway_client
-from ansible_collections.stoa.platform.plugins.module_utils.gateway_set import (
+from ansible_collections.stoa.platform.plugins.module_utils.gateway_set import ApiSnapshot, SnapshotClient
+from ansible_collections.stoa.platform.plugins.module_utils.object_set import (
     DEFAULT_PARALLELISM,
-    ApiSnapshot,
-    SnapshotClient,
     error_text,
-    failure_message,
+    exit_set,
     run_each,
     summarise,
 )
@@ -481,7 +480,7 @@ def main():
     groups = chains(params["apis"])
     by_key = {}
     for group, outcome in zip(groups, run_each(groups, lambda g: converge_chain(module, snapshot, g),
-                                               params["parallelism"])):
+                                               params["parallelism"], EXPECTED_ERRORS)):
         for position, item in enumerate(group):
             if isinstance(outcome, Exception):
                 module.debug(getattr(outcome, "traceback_text", ""))
@@ -506,7 +505,7 @@ def main():
                              gateway_requests=client.request_counts())
         if params["prune"]:
             snapshot.load_policies([entry["api_id"] for entry in extra])
-            pruned = run_each(extra, lambda e: prune_one(module, snapshot, e), params["parallelism"])
+            pruned = run_each(extra, lambda e: prune_one(module, snapshot, e), params["parallelism"], EXPECTED_ERRORS)
             for entry, outcome in zip(extra, pruned):
                 if isinstance(outcome, Exception):
                     module.debug(getattr(outcome, "traceback_text", ""))
@@ -522,10 +521,7 @@ def main():
         extra=extra, untagged=untagged, removed=removed, gateway_requests=client.request_counts(),
         diff=dict(before=dict((label(r), (r.get("diff") or {}).get("before")) for r in results),
                   after=dict((label(r), (r.get("diff") or {}).get("after")) for r in results)))
-    message = failure_message("APIs", results, label)
-    if message:
-        module.fail_json(msg=message, **output)
-    module.exit_json(**output)
+    exit_set(module, "APIs", label, output)
 
 
 if __name__ == "__main__":

@@ -203,9 +203,9 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.stoa.platform.plugins.module_utils.gateway_set import (
+from ansible_collections.stoa.platform.plugins.module_utils.object_set import (
     error_text,
-    failure_message,
+    exit_set,
     run_each,
     summarise,
 )
@@ -345,10 +345,7 @@ def main():
                   summary=summary, realm_operations=[d for d, _f, _a in realm_operations],
                   diff=dict(before=dict((n, d.get("before")) for n, d in diffs.items()),
                             after=dict((n, d.get("after")) for n, d in diffs.items())))
-    message = failure_message("tenants", results, lambda r: r["name"])
-    if message:
-        module.fail_json(msg=message, **output)
-    module.exit_json(**output)
+    exit_set(module, "tenants", lambda r: r["name"], output)
 
 
 if __name__ == "__main__":
