@@ -145,9 +145,13 @@ def test_kill_9_while_2000_pushes_are_posted_loses_nothing_and_launches_nothing_
         assert len(acked) == EVENTS, f"only {len(acked)} deliveries acknowledged before the deadline"
         db = sqlite3.connect(f"file:{state / 'receiver.db'}?mode=ro", uri=True)
         db.row_factory = sqlite3.Row
+        # Deliveries are written to the ingest process's inbox, then moved into events by the worker.
+        db.execute(f"ATTACH DATABASE 'file:{state / 'receiver.inbox.db'}?mode=ro' AS inbox")
         wait_until = time.monotonic() + 240
         while time.monotonic() < wait_until:
             busy = db.execute("SELECT (SELECT COUNT(*) FROM events WHERE status = 'accepted') +"
+                              " (SELECT COUNT(*) FROM inbox.inbox WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM"
+                              "  inbox_moved WHERE name = 'events')) +"
                               " (SELECT COUNT(*) FROM job_requests WHERE state IN"
                               "  ('waiting', 'retrying', 'launching', 'running'))").fetchone()[0]
             if not busy:

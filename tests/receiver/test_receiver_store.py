@@ -126,6 +126,49 @@ def test_a_failing_operation_does_not_undo_the_others_of_its_transaction(store):
     assert [r["id"] for r in store.query("SELECT id FROM events")] == [fine.result()[0]]
 
 
+def test_the_ingest_inbox_never_waits_for_the_store_lock_and_stores_each_delivery_once(tmp_path, monkeypatch):
+    """stoa-receiver serve's two processes: the ingest writes deliveries into its inbox while another process holds
+    the store's write lock; the worker moves them into events in arrival order; a re-sent delivery is a duplicate
+    before the move, after it, and after the moved rows were deleted from the inbox."""
+    import sqlite3
+
+    from webhook_receiver.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "PRUNE_EVERY", 0.0)  # the ingest deletes moved rows at each delivery
+    ingest = SqliteStore(tmp_path / "receiver.db", inbox="write")
+    worker = SqliteStore(tmp_path / "receiver.db", inbox="move")
+    cli = SqliteStore(tmp_path / "receiver.db")
+    try:
+        holder = sqlite3.connect(tmp_path / "receiver.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the worker's write lock, held
+        try:
+            began = time.monotonic()
+            first = [ingest.add_event(event(f"k{n}")).result(5) for n in range(3)]
+            again = ingest.add_event(event("k1")).result(5)
+            assert time.monotonic() - began < 2, "an acknowledgement waited for the store's write lock"
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert [duplicate for _i, _t, duplicate in first] == [False] * 3
+        assert again == (first[1][0], first[1][1], True)
+        assert cli.stats()["events"] == {"accepted": 3} and cli.stats()["inbox_pending"] == 3, "stored, not moved"
+        assert cli.event(first[2][0])["status"] == "accepted"
+        assert [e["id"] for e in worker.pending_events()] == [e for e, _t, _d in first], "arrival order"
+        assert cli.stats()["inbox_pending"] == 0
+        assert ingest.add_event(event("k2")).result(5)[:3] == (first[2][0], first[2][1], True), "after the move"
+        assert ingest.add_event(event("k3")).result(5)[2] is False
+        inbox = sqlite3.connect(tmp_path / "receiver.inbox.db")
+        assert [r[0] for r in inbox.execute("SELECT delivery_key FROM inbox")] == ["k3"], "moved rows deleted"
+        assert ingest.add_event(event("k0")).result(5)[:3] == (first[0][0], first[0][1], True), "after deletion"
+        worker.pending_events()
+        deliveries = {r["delivery_key"]: r["deliveries"] for r in cli.query("SELECT delivery_key, deliveries"
+                                                                             " FROM events")}
+        assert deliveries == {"k0": 2, "k1": 2, "k2": 2, "k3": 1}
+    finally:
+        for store in (ingest, worker, cli):
+            store.close()
+
+
 def test_waiting_requests_coalesce_to_the_newest_commit_and_run_one_at_a_time(store):
     e1, _, _ = store.add_event(event("1")).result()
     e2, _, _ = store.add_event(event("2")).result()

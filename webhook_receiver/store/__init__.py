@@ -32,7 +32,8 @@ def replica_name(config) -> str:
 def open_store(config, outbox: bool = False, role: str = "all"):
     """The configured store: PostgreSQL when ``store.url`` is set, else SQLite in ``state_dir``.
 
-    ``role`` is the process's (service.Service): the ingest process leaves SQLite's checkpoints to its worker."""
+    ``role`` is the process's (service.Service): the ingest process writes deliveries into the inbox
+    (``receiver.inbox.db``) and leaves SQLite's checkpoints to its worker, which moves them into the store."""
     if config.store_url is not None:
         if not config.store_url.value:
             raise StoreUnavailable(f"store.url {config.store_url.source} is not set in the environment")
@@ -43,4 +44,5 @@ def open_store(config, outbox: bool = False, role: str = "all"):
     from .sqlite import INGEST_CHECKPOINT_PAGES
 
     return SqliteStore(config.database, outbox=outbox,
-                       checkpoint_pages=INGEST_CHECKPOINT_PAGES if role == "ingest" else None)
+                       checkpoint_pages=INGEST_CHECKPOINT_PAGES if role == "ingest" else None,
+                       inbox={"ingest": "write", "worker": "move"}.get(role))

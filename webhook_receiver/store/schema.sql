@@ -112,3 +112,11 @@ CREATE TABLE IF NOT EXISTS pokes (
     name TEXT PRIMARY KEY,
     at   REAL NOT NULL
 );
+
+-- How far the worker process has moved the ingest process's inbox (receiver.inbox.db: deliveries are written
+-- there, so that an acknowledgement never waits for the worker's write lock) into events: the inbox's last seq
+-- moved ('events') and its last redelivery counted ('redeliveries').
+CREATE TABLE IF NOT EXISTS inbox_moved (
+    name TEXT PRIMARY KEY,
+    seq  INTEGER NOT NULL
+);

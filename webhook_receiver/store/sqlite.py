@@ -9,7 +9,15 @@ Why this shape (design/receiver-models.md §3 and "What to take"):
   undo the others), then commits once: one fsync acknowledges many deliveries. With
   synchronous=FULL a COMMIT in WAL mode returns after the WAL is fsync'd, so a caller's
   future resolves only once its rows are durable;
-- reads use their own connections (WAL lets readers run beside the writer).
+- reads use their own connections (WAL lets readers run beside the writer);
+- the inbox (``stoa-receiver serve``'s two processes): the ingest process writes deliveries into a
+  database of its own, ``receiver.inbox.db``, which no other process writes, so an acknowledgement
+  never waits for the worker's write lock (measured: 20% of the ingest writer's time under load, up
+  to 58 ms at once, while a worker thread at niceness 19 held it). The worker moves inbox rows
+  into ``events`` in arrival order (:meth:`SqliteStore.move_inbox`, one transaction with its
+  progress in ``inbox_moved``) and routes them from there; the ingest deletes rows already moved.
+  A delivery key is looked up in the inbox and in ``events``, so a re-sent delivery is stored once
+  whichever holds the first.
 
 Callers use :meth:`SqliteStore.write` (blocking) or :meth:`SqliteStore.submit` (a
 ``concurrent.futures.Future``, awaited by the asyncio ingest with ``asyncio.wrap_future``).
@@ -39,6 +47,24 @@ LOCK_WAIT = 30.0  # seconds the writer waits for another process's write transac
 # leaves checkpoints to the worker process (default), so that an acknowledgement never waits for one;
 # its own threshold only bounds the WAL while no worker runs.
 INGEST_CHECKPOINT_PAGES = 20000
+INBOX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, delivery_key TEXT UNIQUE, source TEXT NOT NULL,
+    kind TEXT NOT NULL, project TEXT, ref TEXT, before_sha TEXT, after_sha TEXT, status TEXT NOT NULL, reason TEXT,
+    summary TEXT, body BLOB, trace_id TEXT NOT NULL, received_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS redeliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL);
+"""
+INBOX_COLUMNS = ("id", "delivery_key", "source", "kind", "project", "ref", "before_sha", "after_sha", "status",
+                 "reason", "summary", "body", "trace_id", "received_at")
+MOVE_BATCH = 1000       # inbox rows moved into events per transaction at most
+PRUNE_EVERY = 1.0       # seconds between deletions of moved inbox rows (by the ingest process)
+PRUNE_BATCH = 2000      # moved inbox rows deleted per transaction at most
+INBOX_CHECKPOINT_EVERY = 1.0  # seconds between the worker's passive checkpoints of the inbox
+
+
+def inbox_path(path: Path) -> Path:
+    """The inbox database beside the store ``path`` (receiver.db -> receiver.inbox.db)."""
+    return path.with_suffix(".inbox.db")
 
 
 class StoreUnavailable(RuntimeError):
@@ -66,11 +92,20 @@ class SqliteStore:
 
     shared = False                 # one process owns it: no other replica takes leases, routing needs no lock
     _INSERTION_ORDER = "rowid"     # request_events in the order they were written
+    inbox = None                   # None (one process), "write" (the ingest process) or "move" (the worker)
 
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time, outbox: bool = False,
-                 checkpoint_pages: int | None = None):
-        """``checkpoint_pages``: PRAGMA wal_autocheckpoint of the writer (None: SQLite's default, 1000)."""
+                 checkpoint_pages: int | None = None, inbox: str | None = None):
+        """``checkpoint_pages``: PRAGMA wal_autocheckpoint of the writer (None: SQLite's default, 1000).
+        ``inbox``: ``"write"``: :meth:`add_event` writes the inbox (the ingest process; its own writer thread and
+        connection, with the store attached read-only for look-ups); ``"move"``: :meth:`pending_events` first
+        moves the inbox's new rows into ``events`` (the worker process); None: no inbox (one process, the CLI).
+        """
+        if inbox not in (None, "write", "move"):
+            raise ValueError(f"inbox: 'write', 'move' or None, not {inbox!r}")
         self.path = Path(path)
+        self.inbox = inbox
+        self.inbox_path = inbox_path(self.path)
         self.outbox = outbox  # write audit-log / deploy-results / notifications messages (Kafka configured)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
@@ -88,10 +123,29 @@ class SqliteStore:
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._writer.start()
         self.commits = 0           # transactions committed (for metrics: deliveries per fsync)
+        self._inbox_ops: queue.SimpleQueue | None = None
+        self._pruned_at = self._checkpointed_at = 0.0
+        if inbox is not None:
+            self._inbox_writer_conn = self._connect(self.inbox_path)
+            self._inbox_writer_conn.executescript(INBOX_SCHEMA)
+        if inbox == "write":
+            conn = self._inbox_writer_conn
+            conn.execute("PRAGMA busy_timeout=0")  # no other process writes it
+            if checkpoint_pages is not None:  # checkpoints are the worker's (move_inbox), as for the store
+                conn.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
+            # Read-only use: a deferred transaction (_begin_inbox) never takes the store's write lock.
+            conn.execute("ATTACH DATABASE ? AS store", (str(self.path),))
+            self._inbox_ops = queue.SimpleQueue()
+            self._inbox_writer = threading.Thread(
+                target=self._write_loop, args=(conn, self._inbox_ops, self._begin_inbox), name="inbox-writer",
+                daemon=True)
+            self._inbox_writer.start()
+        elif inbox == "move":
+            self._inbox_writer_conn.close()  # the schema exists; from here on the worker only reads the inbox
 
     # -- connections --------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+    def _connect(self, path: Path | None = None) -> sqlite3.Connection:
+        conn = sqlite3.connect(path or self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=30000")
@@ -123,6 +177,32 @@ class SqliteStore:
         cursor = self._reader().execute(sql, tuple(params))
         return [_row(cursor, r) for r in cursor.fetchall()]
 
+    def _inbox_reader(self) -> sqlite3.Connection | None:
+        """This thread's connection to the inbox, None when there is none (a receiver of one process)."""
+        conn = getattr(self._local, "inbox", None)
+        if conn is None:
+            path = getattr(self, "inbox_path", None)  # PostgresStore: none
+            if path is None or (self.inbox is None and not path.exists()):
+                return None
+            conn = self._local.inbox = self._connect(path)
+        return conn
+
+    def inbox_pending(self, columns: str = "*", where: str = "", params: Iterable = (), order: str = "seq",
+                      limit: int | None = None) -> list[dict]:
+        """Inbox rows not moved into ``events`` yet (none without an inbox); ``where`` adds ``AND ...``."""
+        conn = self._inbox_reader()
+        if conn is None:
+            return []
+        moved = self._moved("events")
+        cursor = conn.execute(f"SELECT {columns} FROM inbox WHERE seq > ? {where} ORDER BY {order}"
+                              + (" LIMIT ?" if limit is not None else ""),
+                              (moved, *params, *((limit,) if limit is not None else ())))
+        return [_row(cursor, r) for r in cursor.fetchall()]
+
+    def _moved(self, name: str) -> int:
+        rows = self.query("SELECT seq FROM inbox_moved WHERE name = ?", (name,))
+        return rows[0]["seq"] if rows else 0
+
     # -- the writer -------------------------------------------------------------------------------
     def submit(self, op: Callable[[sqlite3.Connection], Any]) -> Future:
         """Queues ``op(conn)``; the future resolves with its result once committed (durable)."""
@@ -136,33 +216,36 @@ class SqliteStore:
     def write(self, op: Callable[[sqlite3.Connection], Any], timeout: float | None = 60) -> Any:
         return self.submit(op).result(timeout)
 
-    def _next_group(self) -> list | None:
-        """Blocks for the next operation, then takes every one already waiting (at most MAX_GROUP): the group
-        one transaction commits. None when the store is closing."""
-        first = self._ops.get()
+    def _next_group(self, ops: queue.SimpleQueue | None = None) -> list | None:
+        """Blocks for the next operation of ``ops`` (default: the store's), then takes every one already waiting
+        (at most MAX_GROUP): the group one transaction commits. None when the store is closing."""
+        ops = ops or self._ops
+        first = ops.get()
         if first is None:
             return None
         group = [first]
         while len(group) < MAX_GROUP:
             try:
-                item = self._ops.get_nowait()
+                item = ops.get_nowait()
             except queue.Empty:
                 break
             if item is None:
-                self._ops.put(None)  # seen again by the next call: the loop ends after this group
+                ops.put(None)  # seen again by the next call: the loop ends after this group
                 break
             group.append(item)
         return group
 
-    def _write_loop(self) -> None:
-        conn = self._writer_conn
+    def _write_loop(self, conn: sqlite3.Connection | None = None, ops: queue.SimpleQueue | None = None,
+                    begin: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """The writer thread (the store's, or the inbox's with its connection, queue and way to begin)."""
+        conn, ops, begin = conn or self._writer_conn, ops or self._ops, begin or self._begin
         while True:
-            group = self._next_group()
+            group = self._next_group(ops)
             if group is None:
                 return
             results = []
             try:
-                self._begin(conn)
+                begin(conn)
                 for op, future in group:
                     conn.execute("SAVEPOINT op")
                     try:
@@ -187,6 +270,12 @@ class SqliteStore:
                 (future.set_result if ok else future.set_exception)(value)
 
     @staticmethod
+    def _begin_inbox(conn: sqlite3.Connection) -> None:
+        """Deferred: the inbox's write lock (never contended: only this thread writes it) at the first write, and
+        only a read snapshot of the attached store (BEGIN IMMEDIATE would take the store's write lock too)."""
+        conn.execute("BEGIN")
+
+    @staticmethod
     def _begin(conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, waiting for another process's write transaction in steps of 0.1 to 2 ms (at most
         LOCK_WAIT seconds, then sqlite3.OperationalError "database is locked" as before)."""
@@ -205,12 +294,18 @@ class SqliteStore:
         if not self._closed:
             self._closed = True
             self._ops.put(None)
+            if self._inbox_ops is not None:
+                self._inbox_ops.put(None)
+                self._inbox_writer.join(10)
+                self._inbox_writer_conn.close()
             self._writer.join(10)
             self._writer_conn.close()
 
     # -- events -----------------------------------------------------------------------------------
     def add_event(self, event: NewEvent) -> Future:
         """Future of ``(event_id, trace_id, duplicate)``; resolves once durable."""
+        if self.inbox == "write":
+            return self._add_to_inbox(event)
         now = self.clock()
 
         def op(conn: sqlite3.Connection):
@@ -234,14 +329,115 @@ class SqliteStore:
 
         return self.submit(op)
 
+    def _add_to_inbox(self, event: NewEvent) -> Future:
+        """add_event of the ingest process: the inbox's writer thread. A delivery key found in the inbox or in
+        ``events`` (moved, and perhaps deleted from the inbox since) is a re-sent delivery: counted in
+        ``redeliveries`` (added to the event's ``deliveries`` when moved), not stored again."""
+        now = self.clock()
+
+        def op(conn: sqlite3.Connection):
+            if event.delivery_key:
+                found = (conn.execute("SELECT id, trace_id FROM inbox WHERE delivery_key = ?",
+                                      (event.delivery_key,)).fetchone()
+                         or conn.execute("SELECT id, trace_id FROM store.events WHERE delivery_key = ?",
+                                         (event.delivery_key,)).fetchone())
+                if found:
+                    conn.execute("INSERT INTO redeliveries (event_id) VALUES (?)", (found[0],))
+                    return found[0], found[1], True
+            event_id, trace_id = new_event_id(), event.trace_id or new_trace_id()
+            conn.execute(
+                "INSERT INTO inbox (id, delivery_key, source, kind, project, ref, before_sha, after_sha, status,"
+                " reason, summary, body, trace_id, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (event_id, event.delivery_key, event.source, event.kind, event.project, event.ref, event.before,
+                 event.after, event.status, event.reason, json.dumps(event.summary), event.body, trace_id, now))
+            return event_id, trace_id, False
+
+        future: Future = Future()
+        if self._closed:
+            future.set_exception(StoreUnavailable("the store is closed"))
+            return future
+        self._inbox_ops.put((op, future))
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            self._inbox_ops.put((self._prune_inbox, Future()))
+        return future
+
+    @staticmethod
+    def _prune_inbox(conn: sqlite3.Connection) -> None:
+        """Deletes inbox rows the worker has moved (their events are in the store): the inbox stays small."""
+        for table, name in (("inbox", "events"), ("redeliveries", "redeliveries")):
+            moved = conn.execute("SELECT seq FROM store.inbox_moved WHERE name = ?", (name,)).fetchone()
+            if moved:
+                conn.execute(f"DELETE FROM {table} WHERE seq <= ? AND seq <= (SELECT MIN(seq) FROM {table}) + ?",
+                             (moved[0], PRUNE_BATCH))
+
+    def move_inbox(self, limit: int = MOVE_BATCH) -> int:
+        """The worker: the inbox's new rows into ``events`` (arrival order kept, audit-log messages queued as
+        add_event does) and its redeliveries into ``deliveries``, with the progress, in one transaction.
+        Returns the rows moved. Rows are read first (outside the transaction: inbox rows never change)."""
+        conn = self._inbox_reader()
+        if conn is None:
+            return 0
+        done = {"events": self._moved("events"), "redeliveries": self._moved("redeliveries")}
+        cursor = conn.execute(f"SELECT seq, {', '.join(INBOX_COLUMNS)} FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                              (done["events"], limit))
+        rows = cursor.fetchall()
+        again = conn.execute("SELECT seq, event_id FROM redeliveries WHERE seq > ? ORDER BY seq LIMIT ?",
+                             (done["redeliveries"], limit)).fetchall()
+        if not rows and not again:
+            return 0
+        insert = (f"INSERT INTO events ({', '.join(INBOX_COLUMNS)}) VALUES ({','.join('?' * len(INBOX_COLUMNS))})")
+        key_at = INBOX_COLUMNS.index("delivery_key")
+
+        def op(db: sqlite3.Connection):
+            progress = dict(db.execute("SELECT name, seq FROM inbox_moved").fetchall())
+            if progress.get("events", 0) != done["events"] or progress.get("redeliveries", 0) != done["redeliveries"]:
+                return 0  # moved meanwhile (another mover): read again on the next call
+            last, last_again = done["events"], done["redeliveries"]
+            for row in rows:
+                values = row[1:]
+                try:
+                    db.execute(insert, values)
+                except sqlite3.IntegrityError:
+                    # Its delivery key was taken in the store meanwhile (a Kafka request the worker stored under
+                    # the same key): the acknowledged event is kept, without the key.
+                    db.execute(insert, values[:key_at] + (None,) + values[key_at + 1:])
+                last = row[0]
+                record = dict(zip(INBOX_COLUMNS, values))
+                if self.outbox and record["status"] == "accepted":
+                    _publish(db, ("audit-log",), "event-received", record["trace_id"], record["received_at"], {
+                        "event_id": record["id"], "source": record["source"], "kind": record["kind"],
+                        "project": record["project"], "ref": record["ref"], "before": record["before_sha"],
+                        "after": record["after_sha"], **_loads(record["summary"], {})})
+            for seq, event_id in again:
+                if not db.execute("UPDATE events SET deliveries = deliveries + 1 WHERE id = ?", (event_id,)).rowcount:
+                    break  # its event is not moved yet (later in the inbox): counted on a later call
+                last_again = seq
+            db.executemany("INSERT INTO inbox_moved (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE"
+                           " SET seq = excluded.seq", [("events", last), ("redeliveries", last_again)])
+            return len(rows)
+
+        moved = self.write(op)
+        if time.monotonic() - self._checkpointed_at > INBOX_CHECKPOINT_EVERY:
+            # The inbox's checkpoints are the worker's (passive: never in the way of the ingest's commits).
+            self._checkpointed_at = time.monotonic()
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        return moved
+
     def pending_events(self, limit: int = 200) -> list[dict]:
-        """Accepted events not routed yet, in arrival order, with their bodies."""
+        """Accepted events not routed yet, in arrival order, with their bodies (the worker moves the inbox's new
+        rows into ``events`` first)."""
+        if self.inbox == "move":
+            self.move_inbox()
         return self.query("SELECT * FROM events WHERE status = 'accepted' ORDER BY seq LIMIT ?", (limit,))
 
     def event(self, event_id: str) -> dict | None:
         rows = self.query("SELECT * FROM events WHERE id = ?", (event_id,))
         if not rows:
-            return None
+            rows = self.inbox_pending(where="AND id = ?", params=(event_id,))  # stored, not moved yet
+            if not rows:
+                return None
+            rows[0].update(routed_at=None, decision=None, deliveries=1, route_attempts=0)
         event = rows[0]
         event["summary"], event["decision"] = _loads(event["summary"], {}), _loads(event["decision"])
         event["requests"] = self.query(
@@ -252,9 +448,12 @@ class SqliteStore:
 
     def list_events(self, limit: int = 50, status: str | None = None) -> list[dict]:
         where, params = ("WHERE status = ?", [status]) if status else ("", [])
-        rows = self.query(f"SELECT id, kind, project, ref, before_sha, after_sha, status, reason, summary, trace_id,"
-                          f" received_at, routed_at, decision, deliveries FROM events {where} ORDER BY seq DESC LIMIT ?",
-                          [*params, limit])
+        columns = "id, kind, project, ref, before_sha, after_sha, status, reason, summary, trace_id, received_at"
+        # The newest first: stored in the inbox, not moved into events yet (moved within 50 ms when the worker runs).
+        rows = [dict(r, routed_at=None, decision=None, deliveries=1) for r in self.inbox_pending(
+            columns, "AND status = ?" if status else "", [status] if status else [], "seq DESC", limit)]
+        rows += self.query(f"SELECT {columns}, routed_at, decision, deliveries FROM events {where} ORDER BY seq DESC"
+                           f" LIMIT ?", [*params, limit - len(rows)]) if len(rows) < limit else []
         for row in rows:
             row["summary"], row["decision"] = _loads(row["summary"], {}), _loads(row["decision"])
         return rows
@@ -281,6 +480,8 @@ class SqliteStore:
         marks = ",".join("?" * len(shas))
         rows = self.query(f"SELECT DISTINCT {column} AS sha FROM events WHERE kind = 'push' AND project = ? AND ref = ?"
                           f" AND {column} IN ({marks})", [project, ref, *shas])
+        rows += self.inbox_pending(f"{column} AS sha", f"AND kind = 'push' AND project = ? AND ref = ? AND {column}"
+                                   f" IN ({marks})", [project, ref, *shas])
         return {r["sha"] for r in rows}
 
     def key_ref(self, key: str) -> str | None:
@@ -515,6 +716,11 @@ class SqliteStore:
         """Counts for /metrics and ``stoa-receiver status``; ages in seconds."""
         now = self.clock()
         events = {r["status"]: r["n"] for r in self.query("SELECT status, COUNT(*) AS n FROM events GROUP BY status")}
+        # Stored in the inbox, not moved into events yet: counted as events.
+        inbox = {r["status"]: r for r in self.inbox_pending("status, COUNT(*) AS n, MIN(received_at) AS t",
+                                                            "GROUP BY status", order="status")}
+        for status, row in inbox.items():
+            events[status] = events.get(status, 0) + row["n"]
         requests = {r["state"]: r["n"] for r in self.query(
             "SELECT state, COUNT(*) AS n FROM job_requests GROUP BY state")}
         oldest = self.query("SELECT MIN(created_at) AS t FROM job_requests WHERE state IN ('waiting', 'retrying')")
@@ -523,7 +729,9 @@ class SqliteStore:
             "events": events, "requests": requests,
             "queue_depth": requests.get("waiting", 0) + requests.get("retrying", 0),
             "oldest_waiting_seconds": (now - oldest[0]["t"]) if oldest[0]["t"] else 0.0,
-            "oldest_unrouted_seconds": (now - oldest_event[0]["t"]) if oldest_event[0]["t"] else 0.0,
+            "oldest_unrouted_seconds": max([now - t for t in (oldest_event[0]["t"],
+                                                              inbox.get("accepted", {}).get("t")) if t] + [0.0]),
+            "inbox_pending": sum(r["n"] for r in inbox.values()),
             "dead_letters": requests.get("dead", 0),
         }
         outbox = self.query("SELECT COUNT(*) AS n, MIN(created_at) AS t FROM outbox WHERE published_at IS NULL")[0]
