@@ -169,6 +169,35 @@ def test_the_ingest_inbox_never_waits_for_the_store_lock_and_stores_each_deliver
             store.close()
 
 
+def test_the_ingest_event_loop_commits_its_deliveries_in_groups_and_answers_only_once_committed(tmp_path):
+    """InboxCommitter: deliveries awaited in one event loop share transactions; each future resolves only after its
+    COMMIT (read back from another connection at that moment), a re-sent key is a duplicate even within a group."""
+    import asyncio
+    import sqlite3
+
+    ingest = SqliteStore(tmp_path / "receiver.db", inbox="write")
+    reader = sqlite3.connect(tmp_path / "receiver.inbox.db", check_same_thread=False)
+    seen_committed = []
+
+    async def deliver(key: str):
+        answer = await ingest.add_event_async(event(key))
+        seen_committed.append(reader.execute("SELECT COUNT(*) FROM inbox WHERE id = ?", (answer[0],)).fetchone()[0])
+        return answer
+
+    async def burst():
+        return await asyncio.gather(*(deliver(f"k{n % 150}") for n in range(300)))
+
+    try:
+        answers = asyncio.run(burst())
+        assert sum(1 for _e, _t, duplicate in answers if not duplicate) == 150
+        assert {a[0] for a in answers[:150]} == {a[0] for a in answers[150:]}, "the re-sent keys got the first ids"
+        assert seen_committed == [1] * 300, "answered before its row was committed"
+        assert ingest.commits < 100, "group commit"
+    finally:
+        reader.close()
+        ingest.close()
+
+
 def test_waiting_requests_coalesce_to_the_newest_commit_and_run_one_at_a_time(store):
     e1, _, _ = store.add_event(event("1")).result()
     e2, _, _ = store.add_event(event("2")).result()

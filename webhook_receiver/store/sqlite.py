@@ -24,6 +24,7 @@ Callers use :meth:`SqliteStore.write` (blocking) or :meth:`SqliteStore.submit` (
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import secrets
@@ -97,8 +98,8 @@ class SqliteStore:
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time, outbox: bool = False,
                  checkpoint_pages: int | None = None, inbox: str | None = None):
         """``checkpoint_pages``: PRAGMA wal_autocheckpoint of the writer (None: SQLite's default, 1000).
-        ``inbox``: ``"write"``: :meth:`add_event` writes the inbox (the ingest process; its own writer thread and
-        connection, with the store attached read-only for look-ups); ``"move"``: :meth:`pending_events` first
+        ``inbox``: ``"write"``: :meth:`add_event` writes the inbox (the ingest process; its event loop's
+        :class:`InboxCommitter` and connection, with the store attached for look-ups); ``"move"``: :meth:`pending_events` first
         moves the inbox's new rows into ``events`` (the worker process); None: no inbox (one process, the CLI).
         """
         if inbox not in (None, "write", "move"):
@@ -123,23 +124,19 @@ class SqliteStore:
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._writer.start()
         self.commits = 0           # transactions committed (for metrics: deliveries per fsync)
-        self._inbox_ops: queue.SimpleQueue | None = None
         self._pruned_at = self._checkpointed_at = 0.0
         if inbox is not None:
             self._inbox_writer_conn = self._connect(self.inbox_path)
             self._inbox_writer_conn.executescript(INBOX_SCHEMA)
+        self._committer: InboxCommitter | None = None
         if inbox == "write":
             conn = self._inbox_writer_conn
             conn.execute("PRAGMA busy_timeout=0")  # no other process writes it
             if checkpoint_pages is not None:  # checkpoints are the worker's (move_inbox), as for the store
                 conn.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
-            # Read-only use: a deferred transaction (_begin_inbox) never takes the store's write lock.
+            # Read-only use: a deferred transaction (BEGIN) never takes the store's write lock.
             conn.execute("ATTACH DATABASE ? AS store", (str(self.path),))
-            self._inbox_ops = queue.SimpleQueue()
-            self._inbox_writer = threading.Thread(
-                target=self._write_loop, args=(conn, self._inbox_ops, self._begin_inbox), name="inbox-writer",
-                daemon=True)
-            self._inbox_writer.start()
+            self._committer = InboxCommitter(self, conn)
         elif inbox == "move":
             self._inbox_writer_conn.close()  # the schema exists; from here on the worker only reads the inbox
 
@@ -216,36 +213,33 @@ class SqliteStore:
     def write(self, op: Callable[[sqlite3.Connection], Any], timeout: float | None = 60) -> Any:
         return self.submit(op).result(timeout)
 
-    def _next_group(self, ops: queue.SimpleQueue | None = None) -> list | None:
-        """Blocks for the next operation of ``ops`` (default: the store's), then takes every one already waiting
-        (at most MAX_GROUP): the group one transaction commits. None when the store is closing."""
-        ops = ops or self._ops
-        first = ops.get()
+    def _next_group(self) -> list | None:
+        """Blocks for the next operation, then takes every one already waiting (at most MAX_GROUP): the group
+        one transaction commits. None when the store is closing."""
+        first = self._ops.get()
         if first is None:
             return None
         group = [first]
         while len(group) < MAX_GROUP:
             try:
-                item = ops.get_nowait()
+                item = self._ops.get_nowait()
             except queue.Empty:
                 break
             if item is None:
-                ops.put(None)  # seen again by the next call: the loop ends after this group
+                self._ops.put(None)  # seen again by the next call: the loop ends after this group
                 break
             group.append(item)
         return group
 
-    def _write_loop(self, conn: sqlite3.Connection | None = None, ops: queue.SimpleQueue | None = None,
-                    begin: Callable[[sqlite3.Connection], None] | None = None) -> None:
-        """The writer thread (the store's, or the inbox's with its connection, queue and way to begin)."""
-        conn, ops, begin = conn or self._writer_conn, ops or self._ops, begin or self._begin
+    def _write_loop(self) -> None:
+        conn = self._writer_conn
         while True:
-            group = self._next_group(ops)
+            group = self._next_group()
             if group is None:
                 return
             results = []
             try:
-                begin(conn)
+                self._begin(conn)
                 for op, future in group:
                     conn.execute("SAVEPOINT op")
                     try:
@@ -270,12 +264,6 @@ class SqliteStore:
                 (future.set_result if ok else future.set_exception)(value)
 
     @staticmethod
-    def _begin_inbox(conn: sqlite3.Connection) -> None:
-        """Deferred: the inbox's write lock (never contended: only this thread writes it) at the first write, and
-        only a read snapshot of the attached store (BEGIN IMMEDIATE would take the store's write lock too)."""
-        conn.execute("BEGIN")
-
-    @staticmethod
     def _begin(conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, waiting for another process's write transaction in steps of 0.1 to 2 ms (at most
         LOCK_WAIT seconds, then sqlite3.OperationalError "database is locked" as before)."""
@@ -294,10 +282,8 @@ class SqliteStore:
         if not self._closed:
             self._closed = True
             self._ops.put(None)
-            if self._inbox_ops is not None:
-                self._inbox_ops.put(None)
-                self._inbox_writer.join(10)
-                self._inbox_writer_conn.close()
+            if self._committer is not None:
+                self._committer.close()
             self._writer.join(10)
             self._writer_conn.close()
 
@@ -305,7 +291,7 @@ class SqliteStore:
     def add_event(self, event: NewEvent) -> Future:
         """Future of ``(event_id, trace_id, duplicate)``; resolves once durable."""
         if self.inbox == "write":
-            return self._add_to_inbox(event)
+            return self._committer.submit_threadsafe(self._inbox_op(event))
         now = self.clock()
 
         def op(conn: sqlite3.Connection):
@@ -329,10 +315,18 @@ class SqliteStore:
 
         return self.submit(op)
 
-    def _add_to_inbox(self, event: NewEvent) -> Future:
-        """add_event of the ingest process: the inbox's writer thread. A delivery key found in the inbox or in
-        ``events`` (moved, and perhaps deleted from the inbox since) is a re-sent delivery: counted in
-        ``redeliveries`` (added to the event's ``deliveries`` when moved), not stored again."""
+    def add_event_async(self, event: NewEvent) -> asyncio.Future:
+        """add_event for a caller in an event loop: an awaitable of ``(event_id, trace_id, duplicate)``, resolved
+        once durable. The ingest process writes its inbox from its event loop (:class:`InboxCommitter`)."""
+        if self.inbox == "write" and self._committer.loop in (None, asyncio.get_running_loop()):
+            return self._committer.submit(self._inbox_op(event))
+        return asyncio.wrap_future(self.add_event(event))
+
+    def _inbox_op(self, event: NewEvent) -> Callable[[sqlite3.Connection], tuple[str, str, bool]]:
+        """add_event of the ingest process, on the inbox. A delivery key found in the inbox or in ``events``
+        (moved, and perhaps deleted from the inbox since) is a re-sent delivery: counted in ``redeliveries``
+        (added to the event's ``deliveries`` when moved), not stored again. One write at most (see
+        InboxCommitter: no savepoint)."""
         now = self.clock()
 
         def op(conn: sqlite3.Connection):
@@ -352,15 +346,7 @@ class SqliteStore:
                  event.after, event.status, event.reason, json.dumps(event.summary), event.body, trace_id, now))
             return event_id, trace_id, False
 
-        future: Future = Future()
-        if self._closed:
-            future.set_exception(StoreUnavailable("the store is closed"))
-            return future
-        self._inbox_ops.put((op, future))
-        if time.monotonic() - self._pruned_at > PRUNE_EVERY:
-            self._pruned_at = time.monotonic()
-            self._inbox_ops.put((self._prune_inbox, Future()))
-        return future
+        return op
 
     @staticmethod
     def _prune_inbox(conn: sqlite3.Connection) -> None:
@@ -738,6 +724,111 @@ class SqliteStore:
         stats["outbox_pending"] = outbox["n"]
         stats["oldest_unpublished_seconds"] = (now - outbox["t"]) if outbox["t"] else 0.0
         return stats
+
+
+class InboxCommitter:
+    """The ingest process's writes to its inbox, run by the event loop that answers the deliveries.
+
+    Group commit without a writer thread: the operations of the deliveries read in one pass of the loop wait in a
+    list; after that pass the loop runs them all in one transaction and COMMITs it itself (the WAL's fsync, 0.1 to
+    0.5 ms here, without the interpreter lock), then resolves their futures. Deliveries that arrive meanwhile are
+    read on the next pass, into the next group. Measured back to back against the writer thread (an operation and
+    two futures crossing threads per delivery): 0.37-0.45 ms of CPU per acknowledgement instead of 0.45-0.60, and
+    1,094-1,427 acks/s instead of 847-1,321 on a busy machine; COMMIT in a thread of its own (the loop carrying on
+    meanwhile) measured worse than both (0.63-0.69 ms, 792-851/s).
+
+    No savepoint per operation: each inbox operation writes one row at most, and a failing statement undoes
+    itself; a transaction SQLite ended on its own (disk full, I/O error) fails the whole group (503, nothing
+    acknowledged). Callers outside the loop (:meth:`submit_threadsafe`) are passed to it; a store used without a
+    loop (tests, tools) gets one of its own in a thread."""
+
+    def __init__(self, store: SqliteStore, conn: sqlite3.Connection):
+        self.store, self.conn = store, conn
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._own_loop: threading.Thread | None = None
+        self._pending: list[tuple[Callable, asyncio.Future]] = []
+        self._closed = False
+        self._pruned_at = 0.0
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The event loop whose thread runs the inbox's transactions (the HTTP server's), before the first write."""
+        if self.loop is not None and self.loop is not loop:
+            raise RuntimeError("the inbox is already written from another event loop")
+        self.loop = loop
+
+    def submit(self, op: Callable[[sqlite3.Connection], Any]) -> asyncio.Future:
+        """In the loop's thread: queues ``op(conn)``; the future resolves with its result once committed."""
+        if self.loop is None:
+            self.attach(asyncio.get_running_loop())
+        future = self.loop.create_future()
+        if self._closed:
+            future.set_exception(StoreUnavailable("the store is closed"))
+            return future
+        if not self._pending:
+            self.loop.call_soon(self._run)  # after the deliveries already read in this pass: one group
+        self._pending.append((op, future))
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            self._pending.append((self.store._prune_inbox, self.loop.create_future()))  # noqa: SLF001
+        return future
+
+    def submit_threadsafe(self, op: Callable[[sqlite3.Connection], Any]) -> Future:
+        """From any thread: a concurrent future of ``op``'s result once committed."""
+        if self.loop is None:
+            loop = asyncio.new_event_loop()
+            self.attach(loop)
+            self._own_loop = threading.Thread(target=loop.run_forever, name="inbox-loop", daemon=True)
+            self._own_loop.start()
+        result: Future = Future()
+
+        def queue_it():
+            asyncio.futures._chain_future(self.submit(op), result)  # noqa: SLF001 - as asyncio.wrap_future does
+
+        try:
+            self.loop.call_soon_threadsafe(queue_it)
+        except RuntimeError:  # its loop was closed
+            result.set_exception(StoreUnavailable("the store is closed"))
+        return result
+
+    def _run(self) -> None:
+        group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+        if self._pending:
+            self.loop.call_soon(self._run)
+        if not group:
+            return
+        conn, results = self.conn, []
+        try:
+            conn.execute("BEGIN")  # deferred: the attached store is only read
+            for op, future in group:
+                try:
+                    results.append((future, True, op(conn)))
+                except sqlite3.Error as exc:
+                    if not conn.in_transaction:
+                        raise  # SQLite ended the transaction: the whole group fails
+                    results.append((future, False, exc))
+                except Exception as exc:  # noqa: BLE001 - the operation's own failure, its caller's answer
+                    results.append((future, False, exc))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            failure = StoreUnavailable(f"the store could not commit: {exc}")
+            results = [(future, False, failure) for _op, future in group]
+        else:
+            self.store.commits += 1
+        for future, ok, value in results:
+            if not future.done():
+                (future.set_result if ok else future.set_exception)(value)
+
+    def close(self) -> None:
+        """After the loop that writes stopped (the HTTP server's, or its own, stopped here)."""
+        self._closed = True
+        if self._own_loop is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._own_loop.join(10)
+        self.conn.close()
 
 
 def _iso(seconds: float | None) -> str | None:
