@@ -140,6 +140,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.object_set import (
     error_text,
     exit_set,
     run_each,
+    set_diff,
     summarise,
 )
 from ansible_collections.stoa.platform.plugins.module_utils.vault_refs import is_reference, vault_argument_spec
@@ -231,8 +232,7 @@ def main():
     output = dict(
         changed=any(r["changed"] for r in results), results=results, summary=summarise(results),
         gateway_requests=client.request_counts(),
-        diff=dict(before=dict((r["name"], (r.get("diff") or {}).get("before")) for r in results),
-                  after=dict((r["name"], (r.get("diff") or {}).get("after")) for r in results)))
+        diff=set_diff(results, lambda r: r["name"]))
     exit_set(module, "aliases", lambda r: r["name"], output)
 
 

@@ -373,6 +373,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.object_set import (
     error_text,
     exit_set,
     run_each,
+    set_diff,
     summarise,
 )
 from ansible_collections.stoa.platform.plugins.module_utils.openapi_document import DocumentError
@@ -519,8 +520,7 @@ def main():
     output = dict(
         changed=any(r["changed"] for r in results), results=results, summary=summarise(results),
         extra=extra, untagged=untagged, removed=removed, gateway_requests=client.request_counts(),
-        diff=dict(before=dict((label(r), (r.get("diff") or {}).get("before")) for r in results),
-                  after=dict((label(r), (r.get("diff") or {}).get("after")) for r in results)))
+        diff=set_diff(results, label))
     exit_set(module, "APIs", label, output)
 
 

@@ -194,7 +194,8 @@ summary:
   type: dict
   sample: {total: 2, changed: 1, unchanged: 1, failed: 0, operations: {create user: 3}}
 diff:
-  description: Each tenant before and after (what the plan leads to), as keycloak_tenant shows them.
+  description: Each tenant that changes (in check mode, would change) before and after (what the plan leads to),
+    as keycloak_tenant shows them.
   returned: always
   type: dict
 """
@@ -207,6 +208,7 @@ from ansible_collections.stoa.platform.plugins.module_utils.object_set import (
     error_text,
     exit_set,
     run_each,
+    set_diff,
     summarise,
 )
 from ansible_collections.stoa.platform.plugins.module_utils.keycloak_connection import (
@@ -339,12 +341,12 @@ def main():
             module.debug(getattr(outcome, "traceback_text", ""))
             outcome = dict(name=name, changed=False, operations=[], error=error_text(outcome), imported=0, diff=None)
         results.append(outcome)
-    diffs = dict((r["name"], r.pop("diff") or {}) for r in results)
+    diff = set_diff(results, lambda r: r["name"])
+    for result in results:
+        del result["diff"]
     summary = summarise([dict(r, operations=[operation_kind(o) for o in r["operations"]]) for r in results])
     output = dict(changed=bool(realm_operations) or any(r["changed"] for r in results), results=results,
-                  summary=summary, realm_operations=[d for d, _f, _a in realm_operations],
-                  diff=dict(before=dict((n, d.get("before")) for n, d in diffs.items()),
-                            after=dict((n, d.get("after")) for n, d in diffs.items())))
+                  summary=summary, realm_operations=[d for d, _f, _a in realm_operations], diff=diff)
     exit_set(module, "tenants", lambda r: r["name"], output)
 
 
