@@ -47,6 +47,19 @@ def test_the_example_repository_is_clean():
     assert validate_checkout(EXAMPLE) == []
 
 
+def test_validation_hands_back_the_files_it_checked_and_leaves_out_missing_or_broken_ones(copy):
+    """IAM Sync validates first, then uses the registries the validation read (gitops_validate ``documents``)."""
+    wanted = ["iam/tenants.yaml", "iam/global-admins.yaml", "iam/no-such-file.yaml"]
+    documents = dict.fromkeys(wanted)
+    assert validate_checkout(EXAMPLE, documents) == []
+    assert sorted(documents) == ["iam/global-admins.yaml", "iam/tenants.yaml"]
+    assert [t["id"] for t in documents["iam/tenants.yaml"]["tenants"]] == ["tenant-demo"]
+    edit(copy / "iam/global-admins.yaml", "admins:", "admins: 3\nnot_admins:")
+    documents = dict.fromkeys(wanted)
+    assert any(p["file"] == "iam/global-admins.yaml" for p in validate_checkout(copy, documents))
+    assert sorted(documents) == ["iam/tenants.yaml"]
+
+
 def test_five_mistakes_in_five_files_are_all_reported_with_file_line_and_field(copy):
     edit(copy / "iam/tenants.yaml", "    status: active", "    status: enabled")
     edit(copy / "aliases/dev/petstore-backend.yaml", 'url: "https://petstore-dev.swagger.io/v2"', 'url: "ftp://petstore"')

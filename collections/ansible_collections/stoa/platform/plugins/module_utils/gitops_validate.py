@@ -255,8 +255,13 @@ def check_requests(checkout, registry):
             checkout.problem(relpath, "tenant %s has no API %s" % (tenant, target["name"]), "/spec/target/name", lines)
 
 
-def validate_checkout(root):
-    """Every problem of the checkout (``{file, line, field, message}``), sorted by file and line."""
+def validate_checkout(root, documents=None):
+    """Every problem of the checkout (``{file, line, field, message}``), sorted by file and line.
+
+    ``documents``: a dict that receives, for each of its keys (paths relative to the checkout), the file's data
+    as read and checked here when the file exists and passed its schema, so a job that validates first does
+    not read its registries a second time. Other keys are removed.
+    """
     if not HAS_JSONSCHEMA:
         raise RuntimeError("the jsonschema library is required to validate a GitOps checkout")
     checkout = Checkout(root)
@@ -265,4 +270,9 @@ def validate_checkout(root):
     check_names(checkout)
     check_apis(checkout, registry)
     check_requests(checkout, registry)
+    for relpath in list(documents or {}):
+        if relpath in checkout.files and relpath not in checkout.unusable:
+            documents[relpath] = checkout.files[relpath][1]
+        else:
+            del documents[relpath]
     return sorted(checkout.problems, key=lambda p: (p["file"], p["line"], p["field"], p["message"]))

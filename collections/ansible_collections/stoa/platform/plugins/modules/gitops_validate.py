@@ -39,6 +39,15 @@ options:
     description: Fail when a problem is found (else only report).
     type: bool
     default: true
+  documents:
+    description:
+      - Files of the checkout (paths relative to it, like C(iam/tenants.yaml)) to return in RV(documents) as read
+        and checked here, so that a job that validates first does not read them again with
+        M(stoa.platform.gitops_read).
+      - A file that is missing or breaks its schema is left out of RV(documents) (its problem is reported).
+    type: list
+    elements: str
+    default: []
 notes:
   - Support for check_mode is full (the module only reads).
 seealso:
@@ -52,6 +61,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+documents:
+  description: The data of each O(documents) file that exists and passed its schema, keyed by its path.
+  returned: always
+  type: dict
+  sample: {"iam/tenants.yaml": {"kind": "TenantRegistry", "tenants": []}}
 problems:
   description: Every problem, sorted by file and line.
   returned: always
@@ -86,7 +100,8 @@ from ansible_collections.stoa.platform.plugins.module_utils.gitops_validate impo
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(path=dict(type="path", required=True), fail_on_problems=dict(type="bool", default=True)),
+        argument_spec=dict(path=dict(type="path", required=True), fail_on_problems=dict(type="bool", default=True),
+                           documents=dict(type="list", elements="str", default=[])),
         supports_check_mode=True,
     )
     if not HAS_JSONSCHEMA:
@@ -95,11 +110,12 @@ def main():
         module.fail_json(msg=missing_required_lib("ruamel.yaml"))
     if not os.path.isdir(module.params["path"]):
         module.fail_json(msg="%s is not a directory" % module.params["path"])
-    problems = validate_checkout(module.params["path"])
+    documents = dict.fromkeys(module.params["documents"])
+    problems = validate_checkout(module.params["path"], documents)
     if problems and module.params["fail_on_problems"]:
         module.fail_json(msg="%d problem(s) in the GitOps checkout:\n%s"
                              % (len(problems), "\n".join(format_problem(p) for p in problems)), problems=problems)
-    module.exit_json(changed=False, problems=problems)
+    module.exit_json(changed=False, problems=problems, documents=documents)
 
 
 if __name__ == "__main__":
