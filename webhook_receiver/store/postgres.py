@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import queue
 import secrets
 import threading
@@ -41,8 +40,8 @@ import psycopg
 from psycopg import errors, sql as pgsql
 
 from .model import NewEvent
-from .sqlite import SqliteStore, StoreUnavailable, _loads, _publish, _row, _take_back, new_event_id, \
-    new_trace_id
+from .sqlite import SqliteStore, StoreUnavailable, _loads, _row, _take_back, event_row, \
+    insert_event_sql, new_event_id, new_trace_id, publish_received
 
 SCHEMA = Path(__file__).resolve().parent / "schema_postgres.sql"
 SCHEMA_VERSION = 1
@@ -241,27 +240,17 @@ class PostgresStore(SqliteStore):
 
         def op(conn: _Conn):
             event_id, trace_id = new_event_id(), event.trace_id or new_trace_id()
+            row = event_row(event, event_id, trace_id, now)
             if event.delivery_key:
                 stored_id, stored_trace = conn.execute(
-                    "INSERT INTO events (id, delivery_key, source, kind, project, ref, before_sha, after_sha, status,"
-                    " reason, summary, body, trace_id, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT (delivery_key) DO UPDATE SET deliveries = events.deliveries + 1"
-                    " RETURNING id, trace_id",
-                    (event_id, event.delivery_key, event.source, event.kind, event.project, event.ref, event.before,
-                     event.after, event.status, event.reason, json.dumps(event.summary), event.body, trace_id,
-                     now)).fetchone()
+                    insert_event_sql("events") + " ON CONFLICT (delivery_key) DO UPDATE"
+                    " SET deliveries = events.deliveries + 1 RETURNING id, trace_id", row).fetchone()
                 if stored_id != event_id:
                     return stored_id, stored_trace, True
             else:
-                conn.execute(
-                    "INSERT INTO events (id, delivery_key, source, kind, project, ref, before_sha, after_sha, status,"
-                    " reason, summary, body, trace_id, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (event_id, None, event.source, event.kind, event.project, event.ref, event.before,
-                     event.after, event.status, event.reason, json.dumps(event.summary), event.body, trace_id, now))
+                conn.execute(insert_event_sql("events"), row)
             if self.outbox and event.status == "accepted":
-                _publish(conn, ("audit-log",), "event-received", trace_id, now, {
-                    "event_id": event_id, "source": event.source, "kind": event.kind, "project": event.project,
-                    "ref": event.ref, "before": event.before, "after": event.after, **event.summary})
+                publish_received(conn, row, event.summary)
             return event_id, trace_id, False
 
         return self.submit(op)

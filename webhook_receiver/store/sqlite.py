@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS redeliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, 
 """
 INBOX_COLUMNS = ("id", "delivery_key", "source", "kind", "project", "ref", "before_sha", "after_sha", "status",
                  "reason", "summary", "body", "trace_id", "received_at")
+STATUS_AT, SUMMARY_AT = INBOX_COLUMNS.index("status"), INBOX_COLUMNS.index("summary")
 MOVE_BATCH = 1000       # inbox rows moved into events per transaction at most
 PRUNE_EVERY = 1.0       # seconds between deletions of moved inbox rows (by the ingest process)
 PRUNE_BATCH = 2000      # moved inbox rows deleted per transaction at most
@@ -302,15 +303,10 @@ class SqliteStore:
                     conn.execute("UPDATE events SET deliveries = deliveries + 1 WHERE id = ?", (found[0],))
                     return found[0], found[1], True
             event_id, trace_id = new_event_id(), event.trace_id or new_trace_id()
-            conn.execute(
-                "INSERT INTO events (id, delivery_key, source, kind, project, ref, before_sha, after_sha, status,"
-                " reason, summary, body, trace_id, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (event_id, event.delivery_key, event.source, event.kind, event.project, event.ref, event.before,
-                 event.after, event.status, event.reason, json.dumps(event.summary), event.body, trace_id, now))
+            row = event_row(event, event_id, trace_id, now)
+            conn.execute(insert_event_sql("events"), row)
             if self.outbox and event.status == "accepted":
-                _publish(conn, ("audit-log",), "event-received", trace_id, now, {
-                    "event_id": event_id, "source": event.source, "kind": event.kind, "project": event.project,
-                    "ref": event.ref, "before": event.before, "after": event.after, **event.summary})
+                publish_received(conn, row, event.summary)
             return event_id, trace_id, False
 
         return self.submit(op)
@@ -339,11 +335,7 @@ class SqliteStore:
                     conn.execute("INSERT INTO redeliveries (event_id) VALUES (?)", (found[0],))
                     return found[0], found[1], True
             event_id, trace_id = new_event_id(), event.trace_id or new_trace_id()
-            conn.execute(
-                "INSERT INTO inbox (id, delivery_key, source, kind, project, ref, before_sha, after_sha, status,"
-                " reason, summary, body, trace_id, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (event_id, event.delivery_key, event.source, event.kind, event.project, event.ref, event.before,
-                 event.after, event.status, event.reason, json.dumps(event.summary), event.body, trace_id, now))
+            conn.execute(insert_event_sql("inbox"), event_row(event, event_id, trace_id, now))
             return event_id, trace_id, False
 
         return op
@@ -372,7 +364,7 @@ class SqliteStore:
                              (done["redeliveries"], limit)).fetchall()
         if not rows and not again:
             return 0
-        insert = (f"INSERT INTO events ({', '.join(INBOX_COLUMNS)}) VALUES ({','.join('?' * len(INBOX_COLUMNS))})")
+        insert = insert_event_sql("events")
         key_at = INBOX_COLUMNS.index("delivery_key")
 
         def op(db: sqlite3.Connection):
@@ -389,12 +381,8 @@ class SqliteStore:
                     # the same key): the acknowledged event is kept, without the key.
                     db.execute(insert, values[:key_at] + (None,) + values[key_at + 1:])
                 last = row[0]
-                record = dict(zip(INBOX_COLUMNS, values))
-                if self.outbox and record["status"] == "accepted":
-                    _publish(db, ("audit-log",), "event-received", record["trace_id"], record["received_at"], {
-                        "event_id": record["id"], "source": record["source"], "kind": record["kind"],
-                        "project": record["project"], "ref": record["ref"], "before": record["before_sha"],
-                        "after": record["after_sha"], **_loads(record["summary"], {})})
+                if self.outbox and values[STATUS_AT] == "accepted":
+                    publish_received(db, values, _loads(values[SUMMARY_AT], {}))
             for seq, event_id in again:
                 if not db.execute("UPDATE events SET deliveries = deliveries + 1 WHERE id = ?", (event_id,)).rowcount:
                     break  # its event is not moved yet (later in the inbox): counted on a later call
@@ -846,6 +834,27 @@ def _request_data(row: dict) -> dict:
     return {"request_id": row["id"], "event_id": row["event_id"], "job": row["job"], "tenant_id": row["tenant"],
             "api_name": row["api"], "environment": row["environment"], "ref": row["ref"],
             "attempts": row["attempts"], "launch_id": row["launch_id"]}
+
+
+def event_row(event: NewEvent, event_id: str, trace_id: str, now: float) -> tuple:
+    """The values of an event's row in ``INBOX_COLUMNS`` order: ``events`` and ``inbox`` (and PostgreSQL's
+    ``events``) share these columns; ``summary`` as JSON, ``received_at`` in epoch seconds."""
+    return (event_id, event.delivery_key, event.source, event.kind, event.project, event.ref, event.before,
+            event.after, event.status, event.reason, json.dumps(event.summary), event.body, trace_id, now)
+
+
+def insert_event_sql(table: str) -> str:
+    """``INSERT INTO table (INBOX_COLUMNS) VALUES (?, ...)`` for an :func:`event_row`."""
+    return f"INSERT INTO {table} ({', '.join(INBOX_COLUMNS)}) VALUES ({','.join('?' * len(INBOX_COLUMNS))})"
+
+
+def publish_received(conn, row: tuple, summary: dict) -> None:
+    """Queues the audit-log ``event-received`` message of an accepted event stored from ``row`` (an
+    :func:`event_row`; ``summary`` already decoded), in the caller's transaction."""
+    record = dict(zip(INBOX_COLUMNS, row))
+    _publish(conn, ("audit-log",), "event-received", record["trace_id"], record["received_at"], {
+        "event_id": record["id"], "source": record["source"], "kind": record["kind"], "project": record["project"],
+        "ref": record["ref"], "before": record["before_sha"], "after": record["after_sha"], **summary})
 
 
 def _publish(conn: sqlite3.Connection, topics: tuple[str, ...], kind: str, trace_id: str, now: float, data: dict,
