@@ -32,10 +32,10 @@ options:
     type: path
     required: true
   tenant:
-    description: Tenant id (C(tenants/<tenant>/)). Required unless O(apis) is set.
+    description: Tenant id (C(tenants/<tenant>/)). Required unless O(apis) or O(registered_apis) is set.
     type: str
   api:
-    description: API name (C(tenants/<tenant>/apis/<api>/)). Required unless O(apis) is set.
+    description: API name (C(tenants/<tenant>/apis/<api>/)). Required unless O(apis) or O(registered_apis) is set.
     type: str
   apis:
     description:
@@ -87,6 +87,22 @@ EXAMPLES = r"""
 
 - name: Deploy
   stoa.platform.gateway_api: "{{ petstore.gateway_api }}"
+
+- name: Render the whole dev environment, as Sync Gateway does
+  stoa.platform.gitops_api_config:
+    path: "{{ gitops_checkout }}"
+    registered_apis: true
+    environment: dev
+  register: dev
+
+- name: Converge every alias the APIs route to
+  stoa.platform.gateway_alias_set:
+    definitions: "{{ dev.aliases }}"
+
+- name: Converge the APIs, pruning only among the tenants of dev
+  stoa.platform.gateway_api_set:
+    apis: "{{ dev.rendered | map(attribute='gateway_api') | list }}"
+    tenants: "{{ dev.tenants }}"
 """
 
 RETURN = r"""
