@@ -198,6 +198,89 @@ def test_the_ingest_event_loop_commits_its_deliveries_in_groups_and_answers_only
         ingest.close()
 
 
+def test_an_inbox_answer_waits_for_a_wal_sync_that_began_after_its_commit(tmp_path):
+    """InboxCommitter COMMITs without syncing and syncs the WAL itself, off the loop: each answer must come after
+    an fdatasync of the WAL that started once its row was committed (read from another connection when each sync
+    starts), and the loop must go on committing while a sync runs (more than one group per sync)."""
+    import asyncio
+    import os
+    import sqlite3
+    import threading
+
+    ingest = SqliteStore(tmp_path / "receiver.db", inbox="write")
+    committer = ingest._committer  # noqa: SLF001 - the unit under test
+    reader = sqlite3.connect(tmp_path / "receiver.inbox.db", check_same_thread=False)
+    reader_lock = threading.Lock()
+    durable_upto = [0]  # highest inbox seq that a finished sync covers
+    real_fdatasync = committer._fdatasync  # noqa: SLF001
+
+    def covered() -> int:
+        with reader_lock:
+            return reader.execute("SELECT COALESCE(MAX(seq), 0) FROM inbox").fetchone()[0]
+
+    def slow_sync():
+        upto = covered()  # committed before this sync began
+        real_fdatasync()
+        threading.Event().wait(0.005)  # a slow disk: groups pile up meanwhile
+        durable_upto[0] = max(durable_upto[0], upto)
+
+    committer._fdatasync = slow_sync  # noqa: SLF001
+    early = []
+
+    async def deliver(n: int):
+        await asyncio.sleep(n * 0.0005)  # deliveries spread over the syncs
+        event_id, _trace, _dup = await ingest.add_event_async(event(f"k{n}"))
+        with reader_lock:
+            seq = reader.execute("SELECT seq FROM inbox WHERE id = ?", (event_id,)).fetchone()[0]
+        if seq > durable_upto[0]:
+            early.append(seq)
+
+    async def burst():
+        await asyncio.gather(*(deliver(n) for n in range(200)))
+
+    try:
+        asyncio.run(burst())
+        assert early == [], "answered before a sync covered its row"
+        assert 0 < committer.syncs < ingest.commits, "the loop committed while a sync ran"
+        assert os.path.exists(tmp_path / "receiver.inbox.db-wal")
+    finally:
+        reader.close()
+        ingest.close()
+
+
+def test_a_failed_wal_sync_fails_its_deliveries_and_the_next_sync_serves_the_next(tmp_path):
+    """An fdatasync error (EIO, ENOSPC) must not become an acknowledgement: the deliveries it covered get
+    StoreUnavailable (503, send again); a re-sent one is then a duplicate of the committed row, not a second event."""
+    import asyncio
+
+    from webhook_receiver.store import StoreUnavailable
+
+    ingest = SqliteStore(tmp_path / "receiver.db", inbox="write")
+    committer = ingest._committer  # noqa: SLF001
+    real_fdatasync = committer._fdatasync  # noqa: SLF001
+    failures = [1]
+
+    def failing_once():
+        if failures:
+            failures.pop()
+            raise OSError(5, "Input/output error")
+        real_fdatasync()
+
+    committer._fdatasync = failing_once  # noqa: SLF001
+
+    async def run():
+        with pytest.raises(StoreUnavailable, match="could not be synced"):
+            await ingest.add_event_async(event("k1"))
+        return await ingest.add_event_async(event("k1")), await ingest.add_event_async(event("k2"))
+
+    try:
+        again, other = asyncio.run(run())
+        assert again[2] is True, "the committed row is found: a duplicate, never a second event"
+        assert other[2] is False
+    finally:
+        ingest.close()
+
+
 def test_waiting_requests_coalesce_to_the_newest_commit_and_run_one_at_a_time(store):
     e1, _, _ = store.add_event(event("1")).result()
     e2, _, _ = store.add_event(event("2")).result()
