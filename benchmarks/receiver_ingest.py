@@ -5,8 +5,9 @@
 Measured in the same run, on 127.0.0.1, with the same N GitLab push bodies
 (shared/gitlab/push_hook.json for project platform/stoa-gitops, id 4242, pushes
 ``shas[i-1] -> shas[i]`` of a GitOps remote built by tests/receiver/load_repo.py, one API
-changed per commit), sent by 8 concurrent keep-alive clients (one asyncio aiohttp
-client, each event sent once with its own Idempotency-Key):
+changed per commit), sent by 8 concurrent keep-alive clients (benchmarks/http_load.py: one
+asyncio connection per client, requests prepared as bytes, answers parsed by httptools; each
+event sent once with its own Idempotency-Key):
 
 - the load generator alone, against a trivial aiohttp endpoint in its own process:
   its ceiling, so that it is known not to be what limits the others;
@@ -30,7 +31,6 @@ finishing at once). This is a measurement, not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -42,12 +42,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "receiver"))
 import load_repo  # noqa: E402
+
+import http_load  # noqa: E402  (benchmarks/, beside this file)
 
 from local_services.process import group_members_alive  # noqa: E402
 
@@ -138,67 +139,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-# -- the load generator ----------------------------------------------------------------------------
-async def _send_all(urls: list[str], bodies: list[bytes], headers, clients: int, expected: set[int], deadline: float,
-                    retry: bool = False, acked: dict | None = None) -> dict:
-    """Posts every body once (8 keep-alive clients, one asyncio aiohttp session); delivery ``i`` goes to
-    ``urls[i % len(urls)]``. With ``retry``, a delivery that got no answer or an answer outside ``expected`` is
-    sent again (same Idempotency-Key) to the next URL after 50 ms, as a GitLab retrying would, until ``deadline``.
-    Returns seconds, the latencies of the answers in ``expected`` (s), error kinds, and ``acked``: {i: event_id}."""
-    import aiohttp
-
-    latencies: list[float] = []
-    errors: Counter = Counter()
-    acked = {} if acked is None else acked  # {i: event_id}; the caller's dict shows progress while it runs
-    retries = 0
-    cursor = iter(range(len(bodies)))
-    connector = aiohttp.TCPConnector(limit=clients * len(urls), force_close=False)
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        async def client():
-            nonlocal retries
-            for i in cursor:
-                target = i % len(urls)
-                while True:
-                    if time.monotonic() > deadline:
-                        errors["not sent (time bound)"] += 1
-                        break
-                    began = time.perf_counter()
-                    try:
-                        async with session.post(urls[target], data=bodies[i], headers=headers(i)) as answer:
-                            text = await answer.read()
-                            status = answer.status
-                    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                        status, text = None, b""
-                        errors[type(exc).__name__] += 1
-                    if status in expected:
-                        latencies.append(time.perf_counter() - began)
-                        try:
-                            acked[i] = json.loads(text).get("event_id")
-                        except (ValueError, AttributeError):
-                            acked[i] = None
-                        break
-                    if status is not None:
-                        errors[f"HTTP {status}"] += 1
-                    if not retry:
-                        break
-                    retries += 1
-                    target = (target + 1) % len(urls)
-                    await asyncio.sleep(0.05)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        seconds = time.perf_counter() - began
-    return {"seconds": seconds, "latencies": latencies, "errors": errors, "sent": len(bodies), "acked_ids": acked,
-            "retries": retries}
-
-
+# -- the load generator (benchmarks/http_load.py) ------------------------------------------------------
 def send_all(url: str | list[str], bodies: list[bytes], headers, clients: int, expected: int | set[int],
              time_bound: float, retry: bool = False, acked: dict | None = None) -> dict:
-    urls = [url] if isinstance(url, str) else list(url)
-    codes = {expected} if isinstance(expected, int) else set(expected)
-    return asyncio.run(_send_all(urls, bodies, headers, clients, codes, time.monotonic() + time_bound, retry,
-                                 acked))
+    """http_load.send_all with this benchmark's per-request timeout (see there for the figures returned)."""
+    return http_load.send_all(url, bodies, headers, clients, expected, time_bound, retry, acked, REQUEST_TIMEOUT)
 
 
 def figures(run: dict) -> dict:
