@@ -4,9 +4,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Reading and writing OpenAPI documents without changing their data.
 
-YAML is read with the safe loader minus its timestamp rule, so a date in an
-example stays the string its author wrote instead of becoming a datetime that
-is written back differently. Output never uses YAML anchors.
+YAML is read as YAML 1.2 (its core schema, spec 1.2.2 section 10.3), which OpenAPI
+recommends (3.0.3 and 3.1.0, "Format") and the GitOps files already use (gitops_yaml):
+``yes``/``no``/``on``/``off`` stay strings, ``0755`` is 755, ``1:30`` stays a string and a
+date stays the string its author wrote. PyYAML alone resolves them as YAML 1.1 does (true,
+493, 90, a datetime), which changed an API's enum or example on its way to the gateway.
+PyYAML (in ansible-core, with its C parser) parses; only the plain-scalar rules are 1.2's.
+Output never uses YAML anchors.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 
 try:
     import yaml
@@ -51,12 +56,32 @@ if HAS_YAML:
     _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
     class _Loader(_BaseLoader):  # pylint: disable=too-many-ancestors
-        """Safe loader that keeps timestamps as strings."""
+        """Safe loader whose plain scalars follow YAML 1.2's core schema (see the module's docstring)."""
 
-    _Loader.yaml_implicit_resolvers = dict(
-        (first, [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"])
-        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+        def construct_yaml_int(self, node):
+            """Core-schema integers: decimal (leading zeros included), 0o octal, 0x hexadecimal."""
+            value = self.construct_scalar(node)
+            sign, digits = (-1, value[1:]) if value[:1] == "-" else (1, value.lstrip("+"))
+            base = {"0o": 8, "0x": 16}.get(digits[:2])
+            try:
+                return sign * (int(digits[2:], base) if base else int(digits, 10))
+            except ValueError:  # an explicit !!int tag on something else
+                raise yaml.constructor.ConstructorError(
+                    None, None, "%r is not a YAML 1.2 integer" % value, node.start_mark)
+
+    # YAML 1.2.2, 10.3.2 "Tag Resolution" (core schema): (tag, regexp, first characters).
+    _CORE_SCHEMA = (
+        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+        ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+        ("tag:yaml.org,2002:float",
+         r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+         list("-+.0123456789")),
     )
+    _Loader.yaml_implicit_resolvers = {}
+    for _tag, _pattern, _first in _CORE_SCHEMA:
+        _Loader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+    _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
     class _Dumper(_BaseDumper):  # pylint: disable=too-many-ancestors
         def ignore_aliases(self, data):
@@ -78,6 +103,8 @@ def load_document(text, source="document"):
         raise DocumentError("%s: PyYAML is required to read YAML" % source)
     try:
         document = yaml.load(text, Loader=_Loader)  # nosec B506 - safe loader subclass
+    except (ValueError, TypeError) as exc:  # a constructor refusing an explicitly tagged value (!!float abc)
+        raise DocumentError("%s is not valid YAML: %s" % (source, exc))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark else ""
