@@ -14,6 +14,7 @@ Idempotency-Key) to the next URL after 50 ms, as GitLab retrying would, until th
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from typing import Callable, Mapping
@@ -25,7 +26,7 @@ RETRY_PAUSE = 0.05  # seconds before a delivery is sent again (retry mode)
 
 
 class _Answer(Exception):
-    """Raised inside the protocol when an answer cannot be read (bad HTTP from the server)."""
+    """An answer that cannot be read (bad HTTP from the server): the waiting request fails with it."""
 
 
 class _Connection(asyncio.Protocol):
@@ -88,15 +89,13 @@ def request_bytes(url: str, body: bytes, headers: Mapping[str, str]) -> bytes:
 async def _send_all(urls: list[str], bodies: list[bytes], headers: Callable[[int], Mapping[str, str]],
                     clients: int, expected: set[int], deadline: float, retry: bool = False,
                     acked: dict | None = None, timeout: float = 30.0) -> dict:
-    import json
-
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     errors: Counter = Counter()
     acked = {} if acked is None else acked  # {i: event_id}; the caller's dict shows progress while it runs
     retries = 0
     cursor = iter(range(len(bodies)))
-    addresses = [(urlsplit(u).hostname, urlsplit(u).port) for u in urls]
+    addresses = [(parts.hostname, parts.port) for parts in map(urlsplit, urls)]
 
     async def client():
         nonlocal retries

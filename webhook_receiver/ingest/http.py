@@ -28,6 +28,7 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .._json import dumps as _json_text
 from ..store import StoreUnavailable
 from .auth import AuthError, Authenticator
 from .gitlab import SOURCE, BadDelivery, classify
@@ -36,13 +37,8 @@ log = logging.getLogger("stoa.receiver.ingest")
 BODY_TIMEOUT = 30.0  # seconds a sender may take to send its body (a stalled client is answered 408)
 
 
-# awxkit, which the start-up check imports into this process, replaces json.dumps with a wrapper of its own
-# (awxkit/api/mixins/has_create.py) that cost 3% of the ingest's time: answers use an encoder of their own.
-_encode = json.JSONEncoder().encode
-
-
 def _json(http_status: int, **body) -> web.Response:
-    return web.Response(status=http_status, text=_encode(body), content_type="application/json")
+    return web.Response(status=http_status, text=_json_text(body), content_type="application/json")
 
 
 class GitLabIngest:

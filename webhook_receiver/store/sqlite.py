@@ -35,6 +35,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .._json import dumps as _json_text
 from .model import JobRequest, NewEvent
 
 SCHEMA = Path(__file__).resolve().parent / "schema.sql"
@@ -62,11 +63,6 @@ MOVE_BATCH = 1000       # inbox rows moved into events per transaction at most
 PRUNE_EVERY = 1.0       # seconds between deletions of moved inbox rows (by the ingest process)
 PRUNE_BATCH = 2000      # moved inbox rows deleted per transaction at most
 INBOX_CHECKPOINT_EVERY = 1.0  # seconds between the worker's passive checkpoints of the inbox
-
-
-# The ingest's hot path encodes with its own encoder: awxkit, imported into the ingest process by the start-up
-# check, replaces json.dumps with a slower wrapper (awxkit/api/mixins/has_create.py).
-_encode = json.JSONEncoder().encode
 
 
 def inbox_path(path: Path) -> Path:
@@ -845,7 +841,7 @@ def event_row(event: NewEvent, event_id: str, trace_id: str, now: float) -> tupl
     """The values of an event's row in ``INBOX_COLUMNS`` order: ``events`` and ``inbox`` (and PostgreSQL's
     ``events``) share these columns; ``summary`` as JSON, ``received_at`` in epoch seconds."""
     return (event_id, event.delivery_key, event.source, event.kind, event.project, event.ref, event.before,
-            event.after, event.status, event.reason, _encode(event.summary), event.body, trace_id, now)
+            event.after, event.status, event.reason, _json_text(event.summary), event.body, trace_id, now)
 
 
 def insert_event_sql(table: str) -> str:
