@@ -30,7 +30,7 @@ description:
     remote URL, file outside O(ref_root)) fails the task with the JSON pointer of the C($ref); the document is
     never printed.
   - Optionally applies the import fixes a live webMethods 10.15 gateway needs, as a separate reported step.
-  - YAML is read as YAML 1.2 (its core schema), as OpenAPI recommends: C(yes), C(no), C(on) and C(off) stay
+  - YAML is read as YAML 1.2 (its core schema), as OpenAPI recommends; C(yes), C(no), C(on) and C(off) stay
     strings, C(0755) is 755, C(1:30) and dates stay the text written.
 author:
   - STOA platform team (@stoa-platform)
