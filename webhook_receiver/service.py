@@ -207,7 +207,7 @@ class Service:
     # -- readiness -------------------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict]:
         """This process's routing, dispatch and Kafka health (the worker's part of /readyz)."""
-        stats = self.store.stats()
+        stats = self.store.queue_health()
         ok = self.router_healthy and self.dispatcher.healthy
         details = {"router": "ok" if self.router_healthy else "retrying", "dispatcher":
                    "ok" if self.dispatcher.healthy else "retrying", "queue_depth": stats["queue_depth"],

@@ -233,8 +233,7 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.step()
-            stats = self.store.stats()
-            if not self.active and not stats["queue_depth"]:
+            if not self.active and not self.store.queue_health()["queue_depth"]:
                 return True
             time.sleep(0.05)
         return False

@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS events (
     route_attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_by_status ON events (status, seq);
+-- The pushes that start or end at a commit: routing asks for each push that does not continue the branch's
+-- chain (deliveries out of order, missed pushes). Without them each question read every stored event
+-- (measured: 28 ms a push at 10,000 events).
+CREATE INDEX IF NOT EXISTS push_events_by_before ON events (before_sha) WHERE kind = 'push';
+CREATE INDEX IF NOT EXISTS push_events_by_after ON events (after_sha) WHERE kind = 'push';
 
 -- Job requests: the dispatch queue. key = job|tenant|api|environment.
 CREATE TABLE IF NOT EXISTS job_requests (

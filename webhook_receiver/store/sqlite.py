@@ -709,10 +709,22 @@ class SqliteStore:
             "inbox_pending": sum(r["n"] for r in inbox.values()),
             "dead_letters": requests.get("dead", 0),
         }
-        outbox = self.query("SELECT COUNT(*) AS n, MIN(created_at) AS t FROM outbox WHERE published_at IS NULL")[0]
-        stats["outbox_pending"] = outbox["n"]
-        stats["oldest_unpublished_seconds"] = (now - outbox["t"]) if outbox["t"] else 0.0
+        stats.update(self._outbox_health(now))
         return stats
+
+    def queue_health(self) -> dict:
+        """The part of :meth:`stats` the worker reports every 0.1-0.5 s (``queue_depth``, ``dead_letters``,
+        ``outbox_pending``, ``oldest_unpublished_seconds``), read through the indexes on the waiting, dead and
+        unpublished rows only: its cost follows the queue, not the history. :meth:`stats` counts every event and
+        request (a scan of the store): measured at 11% of a busy worker's samples after 12,000 events, when the
+        heartbeat called it."""
+        depth, dead = (self.query(f"SELECT COUNT(*) AS n FROM job_requests WHERE state IN ({states})")[0]["n"]
+                       for states in ("'waiting', 'retrying'", "'dead'"))
+        return {"queue_depth": depth, "dead_letters": dead, **self._outbox_health(self.clock())}
+
+    def _outbox_health(self, now: float) -> dict:
+        outbox = self.query("SELECT COUNT(*) AS n, MIN(created_at) AS t FROM outbox WHERE published_at IS NULL")[0]
+        return {"outbox_pending": outbox["n"], "oldest_unpublished_seconds": (now - outbox["t"]) if outbox["t"] else 0.0}
 
 
 class InboxCommitter:
