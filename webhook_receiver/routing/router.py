@@ -106,7 +106,9 @@ class Router:
         if reconciled and self.mirror.is_ancestor(after, reconciled):
             return Decision("routed", f"covered: the full reconcile at {reconciled[:12]} includes {after[:12]}",
                             mode="covered", branch_head=head)
-        extends_back = head is not None and self._extends_back(ref, after, base)
+        # A push that continues the chain (before == head) cannot also end before its start, and asking libgit2
+        # would walk the whole chain routed so far (is_ancestor(after, base)): 22% of a busy worker's samples.
+        extends_back = head is not None and before != head and self._extends_back(ref, after, base)
         if head is not None and before != head and not extends_back \
                 and not self.store.known_afters(self.project, ref, [before]):
             if self.clock() - event["received_at"] < self.gap_grace:
@@ -163,8 +165,9 @@ class Router:
             return False
         if after == base:
             return True
-        return (self.mirror.is_ancestor(after, base)
-                and bool(self.store.known_befores(self.project, ref, [after])))
+        # The stored-push look-up first: an index read, where the ancestry walk is as long as the chain.
+        return (bool(self.store.known_befores(self.project, ref, [after]))
+                and self.mirror.is_ancestor(after, base))
 
     def _advance(self, head: str | None, after: str) -> str:
         """The branch head moves forward only: a late, older delivery does not move it back."""
