@@ -8,7 +8,8 @@ Fetching is git's own (``git clone --mirror`` / ``git fetch``: the credentials a
 transports operators configure for git). Reading, which happens several times per event,
 is done in-process with pygit2 (libgit2): a process per diff, ancestry check or file read
 cost 2-3 ms each and made routing the receiver's bottleneck (measured: 6.5 ms per event
-with subprocesses). Paths are bytes decoded with surrogateescape, so any name (unicode,
+with subprocesses); the diff itself reads only the changed part of each tree (tree_diff.py).
+Paths are bytes decoded with surrogateescape, so any name (unicode,
 spaces, newlines) stays exact. Fetches are batched: one fetch serves every pending event.
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ import pygit2
 pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.TREE, 4 * 1024 * 1024)
 from dataclasses import dataclass
 from pathlib import Path
+
+from .tree_diff import RawTrees, tree_changes
 
 ZERO_SHA = "0" * 40
 
@@ -54,6 +57,7 @@ class GitMirror:
         self._lock = threading.Lock()
         self._repo: pygit2.Repository | None = None
         self.fetches = 0
+        self._raw_trees = RawTrees()  # kept across fetches: an object id's content never changes
 
     def _repository(self) -> pygit2.Repository:
         """The pygit2 view of the mirror, reopened after each fetch (so new packs are seen)."""
@@ -129,21 +133,18 @@ class GitMirror:
                 raise MirrorError(f"ancestry of {older[:12]} and {newer[:12]}: {exc}") from None
 
     def changes(self, before: str, after: str) -> list[Change]:
-        """Paths that differ between two commits, renames as a deletion and an addition."""
+        """Paths that differ between two commits (A, M, D; a rename is a deletion and an addition), in path order,
+        as libgit2's diff gives them, read by :func:`tree_diff.tree_changes` (only the changed part of each tree)."""
         with self._lock:
             repo = self._repository()
             try:
-                diff = repo.diff(repo.get(before), repo.get(after))
+                old, new = repo.get(before), repo.get(after)
+                if not isinstance(old, pygit2.Commit) or not isinstance(new, pygit2.Commit):
+                    raise KeyError("not a commit")
+                found = tree_changes(repo, old.tree_id, new.tree_id, self._raw_trees)
             except (ValueError, KeyError, pygit2.GitError) as exc:
                 raise MirrorError(f"diff {before[:12]}..{after[:12]}: {exc}") from None
-            out = []
-            for delta in diff.deltas:
-                status = delta.status_char()
-                if status == "R":  # renames are off by default in libgit2; kept as delete + add if they appear
-                    out += [Change("D", _path(delta.old_file)), Change("A", _path(delta.new_file))]
-                else:
-                    out.append(Change(status, _path(delta.new_file if status != "D" else delta.old_file)))
-            return out
+            return [Change(status, path) for status, path in found]
 
     def all_paths(self, commit: str) -> list[str]:
         """Every file of a commit (for a full reconcile)."""
@@ -182,11 +183,6 @@ class GitMirror:
                 return str(self._repository().references[f"refs/heads/{branch}"].resolve().target)
             except (KeyError, ValueError):
                 return ""
-
-
-def _path(diff_file) -> str:
-    raw = getattr(diff_file, "raw_path", None)
-    return raw.decode("utf-8", "surrogateescape") if raw is not None else diff_file.path
 
 
 def _walk(repo, tree, prefix: str, out: list[str]) -> None:
