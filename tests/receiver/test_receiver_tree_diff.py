@@ -136,6 +136,32 @@ def test_entry_bytes_inside_a_name_are_not_taken_for_an_entry_start(repo):
     assert tree_changes(repo, old_id, new_id) == [("M", "a 100644 b")] == libgit2_changes(repo, old_id, new_id)
 
 
+def test_an_entry_written_with_another_mode_field_does_not_make_a_false_start_unique(repo):
+    """Found by a tester: ``p 040000 sub`` holds the bytes ``040000 sub\\0<id>``, which read as the folder ``sub``
+    (same id) although ``sub`` itself is written ``40000 sub``; and a legacy mode (``100664``, reported as 100644)
+    makes ``100644 b`` occur only inside ``a 100644 b``. Whole-entry uniqueness accepted both false starts and
+    credited the change to the wrong name; the `` <name>\\0<id>`` part occurs twice in both, so they are refused."""
+    n = 0
+    while pygit2.hash(f"filler {n}\n".encode()).raw[7] != 0:  # a NUL 21 bytes before "040000 sub" in the next name
+        n += 1
+    filler = (pygit2.enums.FileMode.BLOB, f"filler {n}\n")
+    sub, sub2 = {"f": (pygit2.enums.FileMode.BLOB, "one\n")}, {"f": (pygit2.enums.FileMode.BLOB, "two\n")}
+    old_id = write_tree(repo, {"a": filler, "p 040000 sub": sub, "sub": sub})
+    new_id = write_tree(repo, {"a": filler, "p 040000 sub": sub2, "sub": sub})
+    raw = repo.odb.read(old_id)[1]
+    assert raw[raw.index(b"040000 sub") - 21] == 0, "the trap is set"
+    assert tree_changes(repo, old_id, new_id) == [("M", "p 040000 sub/f")] == libgit2_changes(repo, old_id, new_id)
+
+    while pygit2.hash(f"filler {n}\n".encode()).raw[8] != 0:
+        n += 1
+    filler_id = repo.create_blob(f"filler {n}\n".encode()).raw
+    same, changed = repo.create_blob(b"same\n").raw, repo.create_blob(b"changed\n").raw
+    tree = pygit2.enums.ObjectType.TREE
+    old_id = repo.odb.write(tree, b"100644 a\0" + filler_id + b"100644 a 100644 b\0" + same + b"100664 b\0" + same)
+    new_id = repo.odb.write(tree, b"100644 a\0" + filler_id + b"100644 a 100644 b\0" + changed + b"100664 b\0" + same)
+    assert tree_changes(repo, old_id, new_id) == [("M", "a 100644 b")] == libgit2_changes(repo, old_id, new_id)
+
+
 def test_the_tree_cache_keeps_to_its_budget(repo):
     cache = RawTrees(budget=1000)
     ids = [write_tree(repo, {f"f{i}-{j}": (pygit2.enums.FileMode.BLOB, "x") for j in range(10)}) for i in range(20)]

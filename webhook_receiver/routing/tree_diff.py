@@ -157,19 +157,26 @@ def _entry_start(raw: bytes, limit: int, entry_id: Callable[[bytes], tuple[int, 
 
 def _is_entry_at(raw: bytes, at: int, entry_id: Callable[[bytes], tuple[int, bytes] | None], id_size: int) -> bool:
     """Whether an entry starts at ``at``: the bytes there read as an entry the tree has (same name, mode and id, by
-    libgit2's lookup), and they occur nowhere else in the tree. The entry's own bytes are somewhere in the tree, at
-    an entry start; occurring once, they are there. (A name may hold ``100644 other`` and two files may have the
-    same content: a lookup alone could be fooled by bytes inside another entry.)"""
+    libgit2's lookup), and their `` <name>\\0<id>`` part occurs nowhere else in the tree.
+
+    Why the lookup is not enough: a name may hold ``100644 b`` or ``040000 sub`` and another file may have the same
+    id, so bytes inside one entry can read as another. Why the uniqueness is of `` <name>\\0<id>`` and not of the
+    whole entry: the real entry's mode may be written otherwise (``40000`` for ``040000``, a legacy ``100664`` that
+    libgit2 reports as 100644), but it always holds those bytes; occurring once, they are the real entry's, and its
+    mode field ends right before them. A start found this way is never before the real one (the 6 bytes before an
+    entry are its predecessor's mode, space and name, never NUL), so at worst it is inside ``040000`` and reads the
+    same entry. Found by a tester's search (trees with ``p 040000 sub`` beside ``sub``, and with a legacy mode).
+    A name with ``/`` is refused: the lookup would take it for a path."""
     space = raw.find(b" ", at, at + 8)
     if space - at not in (5, 6) or not raw[at:space].isdigit() or b"8" in raw[at:space] or b"9" in raw[at:space]:
         return False
     end_of_name = raw.find(b"\0", space)
     end = end_of_name + 1 + id_size
-    if end_of_name == -1 or end > len(raw):
+    if end_of_name == -1 or end > len(raw) or b"/" in raw[space + 1:end_of_name]:
         return False
     if entry_id(raw[space + 1:end_of_name]) != (int(raw[at:space], 8), raw[end_of_name + 1:end]):
         return False
-    return raw.find(raw[at:end], at + 1) == -1 and raw.rfind(raw[at:end], 0, end - 1) == -1
+    return raw.find(raw[space:end], space + 1) == -1 and raw.rfind(raw[space:end], 0, end - 1) == -1
 
 
 def _common_prefix(a: bytes, b: bytes) -> int:
